@@ -24,7 +24,7 @@ _CLASS_HUES = (0.0, 0.33, 0.6, 0.14)
 HUE_SPREAD = 0.06
 
 # Object size (diameter of the circumscribed circle) as a fraction of the shorter image side.
-SIZE_RANGE = (0.22, 0.5)
+SIZE_RANGE = (0.25, 0.55)
 MAX_OBJECTS = 4
 # An object that a later one would leave with less than this fraction of its area visible is not
 # placed, so every object stays recognisable and keeps a meaningful box.
