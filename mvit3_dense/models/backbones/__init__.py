@@ -1,0 +1,3 @@
+from .mobilevitv3 import MobileViTv3
+
+__all__ = ['MobileViTv3']
