@@ -1,0 +1,145 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+import mvit3_dense  # noqa: F401
+from mvit3_dense.converters import ConversionError, convert_checkpoint_file, convert_classifier
+from mvit3_dense.models import MobileViTv3
+from mvit3_dense.utils.checkpoint import CheckpointError
+
+from ..conftest import REPO_ROOT
+
+STAGES = ['conv_1', 'layer_1', 'layer_2', 'layer_3', 'layer_4', 'layer_5']
+TOLERANCE = 1e-4
+
+
+def fixture(reference_dir, name):
+    return torch.load(reference_dir / 'fixtures' / name, map_location='cpu', weights_only=True)
+
+
+def build_classifier(arch, checkpoint):
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    backbone = MobileViTv3(arch=arch, init_cfg=None)
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='MobileViTv3', arch=arch,
+                      out_indices=tuple(range(len(backbone.all_channels)))),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000, in_channels=backbone.all_channels[-1])))
+    # strict: every tensor of the converted checkpoint has a home, and every weight is filled.
+    load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True)
+    return model.eval()
+
+
+@pytest.mark.parametrize('arch', ['xxs', '0.5'])
+@pytest.mark.parametrize('size', ['', '_320x256'])
+def test_converted_weights_reproduce_the_authors_outputs(reference_dir, tmp_path, arch, size):
+    dst = tmp_path / 'classifier.pth'
+    result = convert_checkpoint_file(reference_dir / 'fixtures' / f'mobilevitv3_{arch}_state_dict.pt',
+                                     dst, kind='classifier', progress=False)
+    assert result.arch == arch
+    io = fixture(reference_dir, f'mobilevitv3_{arch}_io{size}.pt')
+    model = build_classifier(arch, dst)
+    with torch.no_grad():
+        feats = model.backbone(io['x'])
+        logits = model.head.fc(model.neck(feats[-1:])[0])
+    expected = [io[name] for name in STAGES]
+    if arch == 'xxs':
+        expected.append(io['conv_1x1_exp'])
+    else:  # the v2-based model has no expansion; the authors' entry repeats layer_5
+        assert torch.equal(io['conv_1x1_exp'], io['layer_5'])
+    assert len(feats) == len(expected)
+    for name, ours, theirs in zip(STAGES + ['conv_1x1_exp'], feats, expected):
+        assert ours.shape == theirs.shape, name
+        assert (ours - theirs).abs().max().item() <= TOLERANCE, name
+    assert (logits - io['logits']).abs().max().item() <= TOLERANCE
+
+
+def test_backbone_checkpoint_loads_through_init_cfg(reference_dir, tmp_path):
+    dst = tmp_path / 'backbone.pth'
+    convert_checkpoint_file(reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt', dst,
+                            progress=False)
+    model = MobileViTv3(arch='xxs', out_indices=(6,),
+                        init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    model.init_weights()
+    io = fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
+    with torch.no_grad():
+        out = model.eval()(io['x'])[0]
+    assert (out - io['conv_1x1_exp']).abs().max().item() <= TOLERANCE
+
+
+def test_round_trip_keeps_every_tensor(reference_dir):
+    source = fixture(reference_dir, 'mobilevitv3_0.5_state_dict.pt')
+    result = convert_classifier(source)
+    assert (result.arch, result.family, result.with_exp_conv) == ('0.5', 'v2', False)
+    assert len(result.backbone) + len(result.head) == len(source)
+    converted = sorted(v.data_ptr() for v in list(result.backbone.values()) + list(result.head.values()))
+    assert converted == sorted(v.data_ptr() for v in source.values())
+    model = MobileViTv3(arch='0.5')
+    missing, unexpected = model.load_state_dict(result.backbone, strict=True)
+    assert not missing and not unexpected
+
+
+def test_refuses_another_variant(reference_dir):
+    source = fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
+    with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch 'xs' was requested"):
+        convert_classifier(source, arch='xs')
+    with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch '0.5'"):
+        convert_classifier(source, arch='0.5')
+
+
+def test_refuses_a_damaged_or_foreign_state_dict(reference_dir):
+    source = fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
+    source.pop('layer_4.1.fusion.block.conv.weight')
+    with pytest.raises(ConversionError, match='no known v1-based MobileViTv3 variant'):
+        convert_classifier(source)
+    with pytest.raises(ConversionError, match='1 tensors missing'):
+        convert_classifier(source, arch='xxs')
+    resnet_like = {'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(10, 64)}
+    with pytest.raises(ConversionError, match="not a MobileViTv3 checkpoint of the authors' code"):
+        convert_classifier(resnet_like)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, 'tools/model_converters/cvnets2mmdense.py', *map(str, args)],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+
+
+def test_cli_leaves_no_file_on_failure(reference_dir, tmp_path):
+    dst = tmp_path / 'out.pth'
+    proc = run_cli(reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt', dst, '--arch', 's')
+    assert proc.returncode == 1
+    assert "holds MobileViTv3-xxs but arch 's' was requested" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+    truncated = tmp_path / 'truncated.pt'
+    data = (reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt').read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    proc = run_cli(truncated, dst)
+    assert proc.returncode == 1 and 'truncated or corrupt' in proc.stderr
+    assert not dst.exists()
+
+    proc = run_cli(tmp_path / 'absent.pt', dst)
+    assert proc.returncode == 1 and 'checkpoint not found' in proc.stderr
+
+
+def test_cli_detects_the_variant(reference_dir, tmp_path):
+    dst = tmp_path / 'xxs.pth'
+    proc = run_cli(reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt', dst, '--quiet')
+    assert proc.returncode == 0, proc.stderr
+    assert 'MobileViTv3-xxs (v1-based, conv_1x1_exp kept)' in proc.stdout
+    saved = torch.load(dst, weights_only=True)
+    assert saved['meta']['arch'] == 'xxs' and 'stem.conv.weight' in saved['state_dict']
+
+
+def test_refuses_pickled_objects(tmp_path):
+    path = tmp_path / 'evil.pt'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': subprocess.Popen}, path)
+    with pytest.raises(CheckpointError, match='not loaded safely'):
+        convert_checkpoint_file(path, tmp_path / 'out.pth', progress=False)
+    assert not (tmp_path / 'out.pth').exists()

@@ -1,0 +1,42 @@
+"""Convert a MobileViTv3 checkpoint of the authors' code (CVNets) for mvit3_dense.
+
+    python tools/model_converters/cvnets2mmdense.py SRC DST [--arch ARCH] [--kind KIND]
+
+--kind backbone (default): keys of ``MobileViTv3.state_dict()``, for
+    ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` in segmentation/detection configs.
+--kind classifier: an mmpretrain ``ImageClassifier`` checkpoint (``backbone.*`` + ``head.fc.*``).
+"""
+import argparse
+import sys
+
+from mvit3_dense.converters import ConversionError, convert_checkpoint_file
+from mvit3_dense.utils.checkpoint import CheckpointError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help="the authors' checkpoint (a state_dict or a dict holding one)")
+    parser.add_argument('dst', help='output file')
+    parser.add_argument('--arch', help='expected variant (xxs, xs, s, xxs-l2, ..., 0.5, 0.75, '
+                        '1.0); detected from tensor shapes when omitted')
+    parser.add_argument('--kind', choices=['backbone', 'classifier'], default='backbone')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        result = convert_checkpoint_file(args.src, args.dst, args.arch, args.kind,
+                                         progress=not args.quiet)
+    except (ConversionError, CheckpointError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    dropped = ', classifier dropped' if args.kind == 'backbone' and result.head else ''
+    print(f'MobileViTv3-{result.arch} ({result.family}-based, conv_1x1_exp '
+          f'{"kept" if result.with_exp_conv else "absent"}) -> {args.dst} [{args.kind}{dropped}]')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
