@@ -164,3 +164,18 @@ def test_bad_arguments_are_explained(kwargs, message):
     assert message in str(info.value)
     if 'unknown' in message:
         assert "'xxs'" in str(info.value) and "'0.5'" in str(info.value)
+
+
+def test_custom_stage_table():
+    table = dict(family='v1', stem=8, expand_ratio=2, exp_channels=64, stages=[
+        [8, 1, 1, None, None, 0],
+        [16, 2, 1, None, None, 0],
+        [24, 2, 1, 32, 64, 1],
+        [32, 2, 1, 32, 64, 1],
+        [40, 2, 1, 48, 96, 1]])
+    model = MobileViTv3(arch=table, out_indices=(3, 5, 6))
+    assert model.out_channels == [24, 40, 64]
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1:] for o in outs] == [(24, 8, 8), (40, 2, 2), (64, 2, 2)]
+    with pytest.raises(ValueError, match='missing keys'):
+        MobileViTv3(arch=dict(family='v1', stages=[]))
