@@ -1,0 +1,214 @@
+"""Config handling behind ``tools/train.py`` and ``tools/test.py``, for every task.
+
+The config's ``default_scope`` (mmseg, mmdet, ...) decides the task; mmengine's Runner does the rest.
+What this module adds to the stock OpenMMLab tools:
+
+- inputs are checked before anything is built, so a missing data root or pretrained checkpoint fails
+  at once with the path, the expected layout and how to get it;
+- checkpoints written by mmengine load under torch's ``weights_only`` default (resuming, testing).
+
+Single-process runs need nothing here for SyncBN: mmengine's Runner reverts it to BN when the run
+is not distributed.
+"""
+import numbers
+import os.path as osp
+import re
+
+from mmengine.config import Config
+
+CONVERTER = 'tools/model_converters/cvnets2mmdense.py'
+
+# Dataset type -> how to obtain the data, added to the error for a missing data root.
+DATA_HINTS = {
+    'DemoVOCDataset': 'write it with: python tools/demo/make_demo_data.py --out data/demo --task seg',
+    'PascalVOCDataset': "prepare VOC 2012 + SBD as in mmseg's dataset guide "
+                        '(docs/en/user_guides/2_dataset_prepare.md, "Pascal VOC")',
+    'ADE20KDataset': "prepare ADEChallengeData2016 as in mmseg's dataset guide "
+                     '(docs/en/user_guides/2_dataset_prepare.md, "ADE20K")',
+}
+
+_REMOTE = re.compile(r'^[a-z][a-z0-9+.-]*://')
+
+
+class InputError(RuntimeError):
+    """An input named by the config (data, checkpoint) is missing; the message says what to do."""
+
+
+def load_config(path, cfg_options=None):
+    """Read a config file (which also imports its ``custom_imports``) and apply ``--cfg-options``."""
+    if not osp.isfile(path):
+        raise InputError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _datasets(node):
+    """Leaf dataset configs inside a (possibly wrapped: Concat/Repeat/...) dataset config."""
+    if isinstance(node, dict):
+        if 'datasets' in node:
+            for child in node['datasets']:
+                yield from _datasets(child)
+        elif 'dataset' in node:
+            yield from _datasets(node['dataset'])
+        else:
+            yield node
+
+
+def _expected_paths(dataset):
+    """What a dataset config expects under its data root: its data_prefix folders and ann_file."""
+    expected = [p for p in (dataset.get('data_prefix') or {}).values() if p]
+    if dataset.get('ann_file'):
+        expected.append(dataset['ann_file'])
+    return expected
+
+
+def check_data(cfg, dataloaders):
+    """Fail with a clear message if a dataset of ``dataloaders`` (e.g. ``['train_dataloader']``)
+    points at a data root or file that does not exist."""
+    for key in dataloaders:
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        for dataset in _datasets(loader.get('dataset')):
+            root = dataset.get('data_root') or ''
+            expected = _expected_paths(dataset)
+            if root and _REMOTE.match(root):
+                continue
+            missing = [p for p in expected if not osp.exists(osp.join(root, p))]
+            if (root and not osp.isdir(root)) or missing:
+                hint = DATA_HINTS.get(dataset.get('type'), 'see the dataset config for its source')
+                layout = ', '.join(expected) or '(no data_prefix / ann_file in the config)'
+                what = (f'data root not found: {osp.abspath(root)}' if root and not osp.isdir(root)
+                        else f'missing under {osp.abspath(root or ".")}: {", ".join(missing)}')
+                raise InputError(
+                    f'{key} ({dataset.get("type")}): {what}. Expected layout under the data root: '
+                    f'{layout}. To fix: {hint}, or point the config at it with '
+                    f'--cfg-options {key}.dataset.data_root=PATH (for wrapped datasets, the '
+                    'data_root of each inner dataset).')
+
+
+def _pretrained_paths(node):
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        for item in init if isinstance(init, list) else [init]:
+            if isinstance(item, dict) and item.get('type') == 'Pretrained' and item.get('checkpoint'):
+                yield item['checkpoint']
+        for value in node.values():
+            yield from _pretrained_paths(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _pretrained_paths(value)
+
+
+def check_pretrained(cfg):
+    """Fail with a clear message if a ``Pretrained`` init_cfg of the model names a missing file."""
+    for path in _pretrained_paths(cfg.get('model')):
+        if not _REMOTE.match(str(path)) and not osp.isfile(path):
+            raise InputError(
+                f'pretrained checkpoint not found: {osp.abspath(path)}. Convert the authors\' '
+                f'ImageNet checkpoint with: python {CONVERTER} SRC {path} --kind backbone; or pass '
+                'another file with --cfg-options model.backbone.init_cfg.checkpoint=PATH, or '
+                'train from scratch with --cfg-options model.backbone.init_cfg=None.')
+
+
+def _allow_mmengine_checkpoints():
+    from mvit3_dense.utils.checkpoint import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+
+
+def _default_work_dir(config_path):
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def prepare_train_cfg(cfg, config_path, work_dir=None, resume=None, amp=False, launcher='none'):
+    """Apply the ``tools/train.py`` flags to ``cfg`` and check its inputs.
+
+    ``resume``: None (start afresh), ``'auto'`` (latest checkpoint of the work dir) or a checkpoint.
+    ``amp``: switch ``OptimWrapper`` to ``AmpOptimWrapper`` with a dynamic loss scale.
+    """
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config_path)
+    if amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume:
+        if not osp.isfile(resume):
+            raise InputError(f'checkpoint to resume from not found: {osp.abspath(resume)}')
+        cfg.resume, cfg.load_from = True, resume
+    loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
+    check_data(cfg, loaders)
+    check_pretrained(cfg)
+    _allow_mmengine_checkpoints()
+    return cfg
+
+
+def _seg_test_outputs(cfg, show_dir, out):
+    if show_dir:
+        cfg.default_hooks.visualization.draw = True
+        cfg.visualizer.save_dir = show_dir
+    if out:
+        # A folder of predicted label maps (mmseg's IoUMetric output_dir).
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+
+
+def _det_test_outputs(cfg, show_dir, out):
+    if show_dir:
+        cfg.default_hooks.visualization.draw = True
+        cfg.default_hooks.visualization.test_out_dir = show_dir
+    if out:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file for detection, got {out}')
+        evaluators = cfg.test_evaluator
+        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+        cfg.test_evaluator = evaluators + [dict(type='DumpDetResults', out_file_path=out)]
+
+
+# default_scope -> how --show-dir and --out are applied (as each library's own tools/test.py does).
+TEST_OUTPUTS = {'mmseg': _seg_test_outputs, 'mmdet': _det_test_outputs}
+
+
+def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None, out=None,
+                     launcher='none'):
+    """Apply the ``tools/test.py`` flags to ``cfg`` and check its inputs."""
+    if not osp.isfile(checkpoint):
+        raise InputError(f'checkpoint not found: {osp.abspath(checkpoint)}')
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config_path)
+    cfg.load_from = checkpoint
+    if show_dir or out:
+        scope = cfg.get('default_scope')
+        if scope not in TEST_OUTPUTS:
+            raise ValueError(f'--show-dir / --out are supported for scopes {sorted(TEST_OUTPUTS)}, '
+                             f'not {scope!r}')
+        TEST_OUTPUTS[scope](cfg, show_dir, out)
+    check_data(cfg, ['test_dataloader'])
+    _allow_mmengine_checkpoints()
+    return cfg
+
+
+def build_runner(cfg):
+    """The Runner of ``cfg`` (a custom one if ``runner_type`` is set), in the config's scope."""
+    from mmengine.registry import RUNNERS, init_default_scope
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        init_default_scope(cfg.get('default_scope'))
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def format_metrics(metrics):
+    """One line per metric, e.g. ``mIoU: 61.2500`` (numpy scalars included)."""
+    return '\n'.join(f'{k}: {float(v):.4f}' if isinstance(v, numbers.Real) and not isinstance(
+        v, (bool, int)) else f'{k}: {v}' for k, v in metrics.items())
+
+
+__all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained',
+           'format_metrics', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg']
