@@ -10,9 +10,10 @@ activations and element-wise ops are left out, as both reference counters do.
 from collections import OrderedDict
 
 import torch
-import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
+
+from .tensor_mode import TensorMode
 
 CONVENTIONS = ('standard', 'authors')
 _NOT_COUNTED = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm', 'aten::instance_norm',
@@ -35,17 +36,6 @@ def _attention_macs(convention):
 
 def _uncounted(inputs, outputs):
     return 0
-
-
-class _TensorForward(nn.Module):
-    """Calls an OpenMMLab model in ``mode='tensor'`` so that it can be traced."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x, mode='tensor')
 
 
 def _analyzer(module, inputs, convention):
@@ -82,7 +72,7 @@ def model_complexity(model, shape=(256, 256), tensor_mode=None):
     model = model.eval()
     if tensor_mode is None:
         tensor_mode = hasattr(model, 'data_preprocessor')
-    traced = _TensorForward(model) if tensor_mode else model
+    traced = TensorMode(model) if tensor_mode else model
     prefix = 'model.' if tensor_mode else ''
     inputs = (torch.randn(1, 3, *shape),)
     counts = {c: _analyzer(traced, inputs, c).by_module() for c in CONVENTIONS}

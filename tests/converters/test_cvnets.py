@@ -143,3 +143,17 @@ def test_refuses_pickled_objects(tmp_path):
     with pytest.raises(CheckpointError, match='not loaded safely'):
         convert_checkpoint_file(path, tmp_path / 'out.pth', progress=False)
     assert not (tmp_path / 'out.pth').exists()
+
+
+@pytest.mark.parametrize('arch', ['xxs', '0.5'])
+def test_bf16_autocast_agrees_with_fp32(reference_dir, tmp_path, arch):
+    dst = tmp_path / 'classifier.pth'
+    convert_checkpoint_file(reference_dir / 'fixtures' / f'mobilevitv3_{arch}_state_dict.pt', dst,
+                            kind='classifier', progress=False)
+    model = build_classifier(arch, dst)
+    io = fixture(reference_dir, f'mobilevitv3_{arch}_io.pt')
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        logits = model(io['x'], mode='tensor')
+    assert logits.dtype == torch.bfloat16
+    cosine = torch.nn.functional.cosine_similarity(logits.float(), io['logits'])
+    assert cosine.min().item() >= 0.999
