@@ -10,9 +10,9 @@ installed, and with ``--dtype bf16`` the same backbone in fp32 so the bf16 speed
 import argparse
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.config import DictAction
 
+from mvit3_dense.utils.model_builder import build_model_from_config
 from mvit3_dense.utils.benchmark import (backbone_of, benchmark, format_results, make_step,
                                          nearest_baselines, prepare)
 from mvit3_dense.utils.tensor_mode import TensorMode
@@ -45,12 +45,7 @@ def main(argv=None):
         raise SystemExit('error: --device cuda but no CUDA device is visible')
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    cfg.model.get('backbone', {}).pop('init_cfg', None)
-    model = MODELS.build(cfg.model)
+    model, cfg = build_model_from_config(args.config, args.cfg_options)
     backbone = backbone_of(model)
     arch = cfg.model.get('backbone', {}).get('arch', 's')
 

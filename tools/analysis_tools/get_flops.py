@@ -4,9 +4,9 @@
 """
 import argparse
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.config import DictAction
 
+from mvit3_dense.utils.model_builder import build_model_from_config
 from mvit3_dense.utils.complexity import format_table, model_complexity
 
 
@@ -22,13 +22,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    # Pretrained weights do not change the counts, and need not exist for them.
-    cfg.model.get('backbone', {}).pop('init_cfg', None)
-    model = MODELS.build(cfg.model)
+    model, _ = build_model_from_config(args.config, args.cfg_options)
     print(format_table(model_complexity(model, tuple(args.shape)), args.shape))
 
 

@@ -1,5 +1,3 @@
-import math
-
 import torch.nn.functional as F
 
 
@@ -17,8 +15,11 @@ def make_divisible(value, divisor, min_value=None):
 
 
 def patch_aligned_size(height, width, patch_size):
-    """The smallest size at or above (height, width) that whole patches tile."""
-    return (math.ceil(height / patch_size) * patch_size, math.ceil(width / patch_size) * patch_size)
+    """The smallest size at or above (height, width) that whole patches tile.
+
+    Integer ceiling division, so that traced sizes stay symbolic in exported graphs.
+    """
+    return (-(-height // patch_size) * patch_size, -(-width // patch_size) * patch_size)
 
 
 def resize(x, size, align_corners):

@@ -1,0 +1,82 @@
+"""Export a config's model to ONNX and check it against PyTorch with onnxruntime.
+
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx [--shape H W] [--dynamic]
+        [--backbone-only] [--image IMG ...]
+
+Outputs: classifier ``logits``; DeepLabv3 ``logits`` at the input size (before the arg-max);
+SSDLite raw ``scores`` (background last) and ``boxes`` (regressions against the anchors) before
+decoding and NMS; with --backbone-only the backbone's feature maps. The input is the normalised
+image tensor (the data preprocessor's output).
+"""
+import argparse
+import sys
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from mmengine.runner import load_checkpoint
+
+from mvit3_dense.utils.model_builder import build_model_from_config
+from mvit3_dense.utils.export import export_onnx, export_wrapper, onnx_max_abs_diff
+
+TOLERANCE = 1e-4
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Export to ONNX and check with onnxruntime')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help="trained weights; 'none' exports the initial weights")
+    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument('--shape', type=int, nargs=2, default=[256, 256], metavar=('H', 'W'))
+    parser.add_argument('--dynamic', action='store_true',
+                        help='symbolic batch, height and width (valid for sizes that align with '
+                        'the patches like the traced shape, e.g. multiples of 64 at 256x256)')
+    parser.add_argument('--backbone-only', action='store_true')
+    parser.add_argument('--image', nargs='*', default=[],
+                        help='images to check the export on, besides a random input')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def image_tensor(path, model, shape):
+    """An image resized to ``shape`` and normalised as the model's data preprocessor does."""
+    image = mmcv.imread(path)
+    if image is None:
+        raise SystemExit(f'error: cannot read image {path}')
+    image = mmcv.imresize(image, (shape[1], shape[0]))
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
+    preprocessor = model.data_preprocessor
+    if getattr(preprocessor, '_channel_conversion', False):
+        x = x[:, [2, 1, 0]]
+    if getattr(preprocessor, '_enable_normalize', False):
+        x = (x - preprocessor.mean.cpu()) / preprocessor.std.cpu()
+    return x
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    model, _ = build_model_from_config(args.config, args.cfg_options)
+    if args.checkpoint != 'none':
+        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model.eval()
+    wrapper, names = export_wrapper(model, backbone_only=args.backbone_only)
+    x = torch.randn(1, 3, *args.shape)
+    path = export_onnx(wrapper, names, x, args.out, dynamic=args.dynamic)
+    checks = {'random input': torch.randn(1, 3, *args.shape)}
+    checks.update({img: image_tensor(img, model, args.shape) for img in args.image})
+    worst = 0.0
+    for name, inputs in checks.items():
+        diff = onnx_max_abs_diff(path, wrapper, inputs)
+        worst = max(worst, diff)
+        print(f'{name}: max abs diff onnxruntime vs PyTorch {diff:.2e}')
+    print(f'wrote {path} (outputs: {", ".join(names)})')
+    if worst > TOLERANCE:
+        print(f'error: the export differs from PyTorch by {worst:.2e} > {TOLERANCE:g}',
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
