@@ -1,0 +1,67 @@
+# SSDLite on a v1-based MobileViTv3 (S / XS / XXS), as in the authors' detection yamls
+# (MobileViTv3-v1/config/detection/ssd_mobilevitv3_*_320.yaml): maps of layer4 and layer5 plus
+# three separable stride-2 layers and a global pool, one separable predictor per map, the authors'
+# anchors.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='DetDataPreprocessor',
+    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    mean=[0., 0., 0.],
+    std=[255., 255., 255.],
+    bgr_to_rgb=True,
+    pad_size_divisor=1)
+model = dict(
+    type='SingleStageDetector',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='MobileViTv3',
+        arch='s',
+        out_indices=(4, 5),
+        with_exp_conv=False,
+        norm_cfg=norm_cfg),
+    neck=dict(
+        type='MobileViTv3SSDNeck',
+        in_channels=(256, 320),
+        extra_channels=(256, 128, 128),
+        global_channels=64,
+        norm_cfg=norm_cfg),
+    bbox_head=dict(
+        type='MobileViTv3SSDHead',
+        num_classes=80,
+        in_channels=(256, 320, 256, 128, 128, 64),
+        proj_channels=(512, 256, 256, 128, 128, 64),
+        norm_cfg=norm_cfg,
+        anchor_generator=dict(
+            type='MobileViTv3SSDAnchorGenerator',
+            ratios=([2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2]),
+            scale_range=(0.1, 1.05),
+            input_size=(320, 320)),
+        # The authors' variances 0.1 (centre) and 0.2 (size); their decoded boxes are not clipped.
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder',
+            target_means=[0., 0., 0., 0.],
+            target_stds=[0.1, 0.1, 0.2, 0.2],
+            clip_border=False)),
+    # Matching at IoU 0.5 (each object also keeps its best anchor), 3:1 hard negatives.
+    train_cfg=dict(
+        assigner=dict(
+            type='MaxIoUAssigner',
+            pos_iou_thr=0.5,
+            neg_iou_thr=0.5,
+            min_pos_iou=0.,
+            ignore_iof_thr=-1,
+            gt_max_assign_all=False),
+        sampler=dict(type='PseudoSampler'),
+        smoothl1_beta=1.,
+        allowed_border=-1,
+        pos_weight=-1,
+        neg_pos_ratio=3,
+        debug=False),
+    # The v1-based code's post-processing: score threshold 0.05, NMS IoU 0.5 per class. It keeps 200
+    # boxes per class; here 200 per image, the most COCO's evaluation (100 per image) can use.
+    test_cfg=dict(
+        nms_pre=-1,
+        nms=dict(type='nms', iou_threshold=0.5),
+        min_bbox_size=0,
+        score_thr=0.05,
+        max_per_img=200))

@@ -1,0 +1,12 @@
+_base_ = [
+    '../_base_/models/ssdlite_mobilevitv3.py', '../_base_/datasets/coco_detection_320x320.py',
+    '../_base_/default_runtime_det.py', '../_base_/schedules/ssdlite_200e_coco.py'
+]
+# ImageNet-1k weights of the authors, converted with
+#   python tools/model_converters/cvnets2mmdense.py SRC {checkpoint} --kind backbone
+# (another path: --cfg-options model.backbone.init_cfg.checkpoint=PATH).
+checkpoint = 'checkpoints/mobilevitv3-xxs_in1k_backbone.pth'
+model = dict(
+    backbone=dict(arch='xxs', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    neck=dict(in_channels=(80, 128)),
+    bbox_head=dict(in_channels=(80, 128, 256, 128, 128, 64)))
