@@ -5,12 +5,13 @@ mmengine puts into its training checkpoints (message history, numpy scalars). In
 that protection off, :func:`allow_mmengine_checkpoint_globals` allow-lists exactly those types, so
 any other pickled object is still refused.
 """
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .atomic_io import atomic_write
 
 
 def _mmengine_checkpoint_globals():
@@ -76,16 +77,6 @@ def atomic_save(obj, path):
     A process killed while writing leaves the previous file (if any) untouched and no partial
     file under the final name.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(buffer.getvalue(), str(path))

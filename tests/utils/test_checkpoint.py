@@ -100,3 +100,23 @@ def test_atomic_save_keeps_the_previous_file(tmp_path):
         atomic_save({'w': torch.zeros(3), 'bad': Unpicklable()}, path)
     assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ['weights.pth']
+
+
+def test_runner_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    from mmengine.fileio import get_file_backend
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from mvit3_dense.utils.atomic_io import AtomicLocalBackend
+    path = tmp_path / 'iter_1.pth'
+    assert isinstance(get_file_backend(str(path)), AtomicLocalBackend)
+    save_checkpoint({'state_dict': {'w': torch.ones(2)}}, str(path))
+
+    def killed(fd):
+        raise KeyboardInterrupt('killed while writing')
+
+    monkeypatch.setattr('os.fsync', killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({'state_dict': {'w': torch.zeros(2)}}, str(path))
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint_file(path)['state_dict']['w'], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ['iter_1.pth']
