@@ -174,16 +174,7 @@ def convert_classifier(state_dict, arch=None):
     return Conversion(detected, family, with_exp_conv, backbone, head)
 
 
-def convert_checkpoint_file(src, dst, arch=None, kind='backbone', progress=True):
-    """Read ``src``, convert it, and write ``dst`` atomically; returns the :class:`Conversion`."""
-    state_dict = extract_state_dict(load_checkpoint_file(src), source=str(src))
-    result = convert_classifier(state_dict, arch=arch)
-    if kind == 'classifier' and not result.head:
-        raise ConversionError(f'{src} has no classifier tensors: use --kind backbone')
-    if kind == 'classifier':
-        tensors = {**{'backbone.' + k: v for k, v in result.backbone.items()}, **result.head}
-    else:
-        tensors = result.backbone
+def _write(tensors, meta, dst, progress):
     out = {}
     bar = ProgressBar(len(tensors)) if progress else None
     for key, value in tensors.items():
@@ -192,8 +183,47 @@ def convert_checkpoint_file(src, dst, arch=None, kind='backbone', progress=True)
             bar.update()
     if bar is not None:
         sys.stdout.write('\n')
+    atomic_save(dict(state_dict=out, meta=meta), dst)
+
+
+def convert_checkpoint_file(src, dst, arch=None, kind='backbone', config=None, progress=True):
+    """Read ``src``, convert it, and write ``dst`` atomically.
+
+    ``kind``: 'backbone' or 'classifier' (the authors' ImageNet classifiers; returns the
+    :class:`Conversion`), or 'segmentor' (their DeepLabv3; ``config`` is detected from the
+    variant and class count when omitted; returns the conversion info dict).
+    """
+    state_dict = extract_state_dict(load_checkpoint_file(src), source=str(src))
+    if kind == 'segmentor':
+        return _convert_segmentor_file(state_dict, src, dst, config, progress)
+    result = convert_classifier(state_dict, arch=arch)
+    if kind == 'classifier' and not result.head:
+        raise ConversionError(f'{src} has no classifier tensors: use --kind backbone')
+    if kind == 'classifier':
+        tensors = {**{'backbone.' + k: v for k, v in result.backbone.items()}, **result.head}
+    else:
+        tensors = result.backbone
     meta = dict(arch=result.arch, family=result.family, kind=kind,
                 with_exp_conv=result.with_exp_conv, num_classes=result.num_classes,
                 source=str(src))
-    atomic_save(dict(state_dict=out, meta=meta), dst)
+    _write(tensors, meta, dst, progress)
     return result
+
+
+def _convert_segmentor_file(state_dict, src, dst, config, progress):
+    from ..utils.model_builder import build_model_from_config
+    from .cvnets_dense import convert_segmentor, find_config, match_model
+    tensors, info = convert_segmentor(state_dict)
+    config = config or find_config(info)
+    model, cfg = build_model_from_config(config)
+    if model.backbone.arch != model.backbone.parse_arch(info['arch']):
+        raise ConversionError(f"checkpoint holds DeepLabv3 MobileViTv3-{info['arch']} but "
+                              f"{config} builds another variant")
+    kept = match_model(tensors, model, source=str(src))
+    meta = dict(kind='segmentor', config=str(config), source=str(src),
+                initialised_not_converted=kept, **info)
+    dataset_meta = getattr(model, 'dataset_meta', None)
+    if dataset_meta:
+        meta['dataset_meta'] = dataset_meta
+    _write(tensors, meta, dst, progress)
+    return dict(info, config=str(config), kept=kept)

@@ -5,6 +5,8 @@
 --kind backbone (default): keys of ``MobileViTv3.state_dict()``, for
     ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` in segmentation/detection configs.
 --kind classifier: an mmpretrain ``ImageClassifier`` checkpoint (``backbone.*`` + ``head.fc.*``).
+--kind segmentor: the authors' DeepLabv3 as a checkpoint of this project's mmseg config (detected
+    from the variant and the class count, or given with --config), loadable with strict=True.
 """
 import argparse
 import sys
@@ -19,8 +21,11 @@ def parse_args(argv=None):
     parser.add_argument('dst', help='output file')
     parser.add_argument('--arch', help='expected variant (xxs, xs, s, xxs-l2, ..., 0.5, 0.75, '
                         '1.0); detected from tensor shapes when omitted')
-    parser.add_argument('--kind', choices=['backbone', 'classifier'], default='backbone')
-    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.add_argument('--kind', choices=['backbone', 'classifier', 'segmentor'],
+                        default='backbone')
+    parser.add_argument('--config', help='target config (segmentor; detected when omitted)')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (it is only shown on a terminal anyway)')
     return parser.parse_args(argv)
 
 
@@ -28,10 +33,16 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         result = convert_checkpoint_file(args.src, args.dst, args.arch, args.kind,
-                                         progress=not args.quiet)
+                                         config=args.config,
+                                         progress=sys.stdout.isatty() and not args.quiet)
     except (ConversionError, CheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    if args.kind == 'segmentor':
+        note = ' (auxiliary head not in the source: initialised)' if result['kept'] else ''
+        print(f"DeepLabv3 MobileViTv3-{result['arch']}, {result['num_classes']} classes -> "
+              f"{args.dst} for {result['config']}{note}")
+        return 0
     dropped = ', classifier dropped' if args.kind == 'backbone' and result.head else ''
     print(f'MobileViTv3-{result.arch} ({result.family}-based, conv_1x1_exp '
           f'{"kept" if result.with_exp_conv else "absent"}) -> {args.dst} [{args.kind}{dropped}]')
