@@ -190,12 +190,13 @@ def convert_checkpoint_file(src, dst, arch=None, kind='backbone', config=None, p
     """Read ``src``, convert it, and write ``dst`` atomically.
 
     ``kind``: 'backbone' or 'classifier' (the authors' ImageNet classifiers; returns the
-    :class:`Conversion`), or 'segmentor' (their DeepLabv3; ``config`` is detected from the
-    variant and class count when omitted; returns the conversion info dict).
+    :class:`Conversion`), 'segmentor' (their DeepLabv3) or 'detector' (their SSDLite); for the
+    last two ``config`` is detected from the variant and class count when omitted, and the
+    conversion info dict is returned.
     """
     state_dict = extract_state_dict(load_checkpoint_file(src), source=str(src))
-    if kind == 'segmentor':
-        return _convert_segmentor_file(state_dict, src, dst, config, progress)
+    if kind in ('segmentor', 'detector'):
+        return _convert_dense_file(state_dict, src, dst, config, progress, kind)
     result = convert_classifier(state_dict, arch=arch)
     if kind == 'classifier' and not result.head:
         raise ConversionError(f'{src} has no classifier tensors: use --kind backbone')
@@ -210,17 +211,19 @@ def convert_checkpoint_file(src, dst, arch=None, kind='backbone', config=None, p
     return result
 
 
-def _convert_segmentor_file(state_dict, src, dst, config, progress):
+def _convert_dense_file(state_dict, src, dst, config, progress, kind):
     from ..utils.model_builder import build_model_from_config
-    from .cvnets_dense import convert_segmentor, find_config, match_model
-    tensors, info = convert_segmentor(state_dict)
+    from .cvnets_dense import convert_detector, convert_segmentor, find_config, match_model
+    convert = convert_segmentor if kind == 'segmentor' else convert_detector
+    tensors, info = convert(state_dict)
     config = config or find_config(info)
-    model, cfg = build_model_from_config(config)
+    model, _ = build_model_from_config(config)
     if model.backbone.arch != model.backbone.parse_arch(info['arch']):
-        raise ConversionError(f"checkpoint holds DeepLabv3 MobileViTv3-{info['arch']} but "
+        name = 'DeepLabv3' if kind == 'segmentor' else 'SSDLite'
+        raise ConversionError(f"checkpoint holds {name} MobileViTv3-{info['arch']} but "
                               f"{config} builds another variant")
     kept = match_model(tensors, model, source=str(src))
-    meta = dict(kind='segmentor', config=str(config), source=str(src),
+    meta = dict(kind=kind, config=str(config), source=str(src),
                 initialised_not_converted=kept, **info)
     dataset_meta = getattr(model, 'dataset_meta', None)
     if dataset_meta:

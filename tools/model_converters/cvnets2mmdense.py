@@ -5,8 +5,9 @@
 --kind backbone (default): keys of ``MobileViTv3.state_dict()``, for
     ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` in segmentation/detection configs.
 --kind classifier: an mmpretrain ``ImageClassifier`` checkpoint (``backbone.*`` + ``head.fc.*``).
---kind segmentor: the authors' DeepLabv3 as a checkpoint of this project's mmseg config (detected
-    from the variant and the class count, or given with --config), loadable with strict=True.
+--kind segmentor / detector: the authors' DeepLabv3 / SSDLite as a checkpoint of this project's
+    mmseg / mmdet config (detected from the variant and the class count, or given with --config),
+    loadable with strict=True.
 """
 import argparse
 import sys
@@ -21,9 +22,10 @@ def parse_args(argv=None):
     parser.add_argument('dst', help='output file')
     parser.add_argument('--arch', help='expected variant (xxs, xs, s, xxs-l2, ..., 0.5, 0.75, '
                         '1.0); detected from tensor shapes when omitted')
-    parser.add_argument('--kind', choices=['backbone', 'classifier', 'segmentor'],
+    parser.add_argument('--kind', choices=['backbone', 'classifier', 'segmentor', 'detector'],
                         default='backbone')
-    parser.add_argument('--config', help='target config (segmentor; detected when omitted)')
+    parser.add_argument('--config',
+                        help='target config (segmentor, detector; detected when omitted)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar (it is only shown on a terminal anyway)')
     return parser.parse_args(argv)
@@ -38,9 +40,10 @@ def main(argv=None):
     except (ConversionError, CheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    if args.kind == 'segmentor':
+    if args.kind in ('segmentor', 'detector'):
         note = ' (auxiliary head not in the source: initialised)' if result['kept'] else ''
-        print(f"DeepLabv3 MobileViTv3-{result['arch']}, {result['num_classes']} classes -> "
+        name = 'DeepLabv3' if args.kind == 'segmentor' else 'SSDLite'
+        print(f"{name} MobileViTv3-{result['arch']}, {result['num_classes']} classes -> "
               f"{args.dst} for {result['config']}{note}")
         return 0
     dropped = ', classifier dropped' if args.kind == 'backbone' and result.head else ''
