@@ -9,9 +9,11 @@ from mvit3_dense.datasets.synthetic import render_scene
 
 from ..conftest import REPO_ROOT
 
-SEG = {
-    'xxs': 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py',
-    '0.5': 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py',
+CONFIGS = {
+    ('segmentor', 'xxs'): 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py',
+    ('segmentor', '0.5'): 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py',
+    ('detector', 'xxs'): 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py',
+    ('detector', '0.5'): 'configs/ssdlite/ssdlite_mobilevitv3-0.5_4xb32-200e_coco-320x320.py',
 }
 
 
@@ -35,11 +37,12 @@ def max_diffs(stdout):
 
 
 @pytest.mark.parametrize('arch', ['xxs', '0.5'])
-@pytest.mark.parametrize('what', ['segmentor', 'backbone'])
+@pytest.mark.parametrize('what', ['segmentor', 'detector', 'backbone'])
 def test_onnx_export_matches_pytorch(tmp_path, demo_image, arch, what):
     out = tmp_path / f'{what}.onnx'
     extra = ['--image', demo_image] + (['--backbone-only'] if what == 'backbone' else [])
-    proc = export(SEG[arch], out, *extra)
+    config = CONFIGS[('segmentor' if what == 'backbone' else what, arch)]
+    proc = export(config, out, *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
     diffs = max_diffs(proc.stdout)
     assert len(diffs) == 2 and max(diffs) <= 1e-4

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import mmcv
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 
 
@@ -26,6 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation mask opacity')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.test_cfg.score_thr=0.1')
     return parser.parse_args(argv)
 
 
@@ -55,6 +57,8 @@ def main(argv=None):
         print(f'error: cannot read image {args.image}', file=sys.stderr)
         return 1
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     draw = {'mmseg': draw_segmentation, 'mmdet': draw_detection}.get(cfg.get('default_scope'))
     if draw is None:
         print(f"error: {args.config} is neither an mmseg nor an mmdet config (default_scope "
