@@ -157,3 +157,37 @@ def test_bf16_autocast_agrees_with_fp32(reference_dir, tmp_path, arch):
     assert logits.dtype == torch.bfloat16
     cosine = torch.nn.functional.cosine_similarity(logits.float(), io['logits'])
     assert cosine.min().item() >= 0.999
+
+
+def test_init_cfg_refuses_other_variants_and_foreign_files(reference_dir, tmp_path):
+    from mvit3_dense.utils.checkpoint import CheckpointError
+    xxs = tmp_path / 'xxs.pth'
+    convert_checkpoint_file(reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt', xxs,
+                            progress=False)
+    for arch in ('xs', '0.5'):
+        model = MobileViTv3(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=str(xxs)))
+        with pytest.raises(CheckpointError, match=f'holds MobileViTv3-xxs weights, which do not '
+                           f'fit this MobileViTv3-{arch} backbone'):
+            model.init_weights()
+    raw = reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt'
+    with pytest.raises(CheckpointError, match="in the authors' \\(CVNets\\) format: convert"):
+        MobileViTv3(arch='xxs', init_cfg=dict(type='Pretrained', checkpoint=str(raw))).init_weights()
+    foreign = tmp_path / 'resnet.pth'
+    torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7)}, foreign)
+    with pytest.raises(CheckpointError, match='is not a MobileViTv3 backbone checkpoint'):
+        MobileViTv3(arch='xxs', init_cfg=dict(type='Pretrained', checkpoint=str(foreign))).init_weights()
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(xxs.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match='truncated or corrupt'):
+        MobileViTv3(arch='xxs', init_cfg=dict(type='Pretrained', checkpoint=str(truncated))).init_weights()
+    # A whole-model checkpoint through a prefix, and the expansion dropped by dense models.
+    whole = tmp_path / 'whole.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
+                               torch.load(xxs, weights_only=True)['state_dict'].items()}}, whole)
+    model = MobileViTv3(arch='xxs', with_exp_conv=False, init_cfg=dict(
+        type='Pretrained', checkpoint=str(whole), prefix='backbone.'))
+    model.init_weights()
+    io = fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
+    model.out_indices = (5, )
+    with torch.no_grad():
+        assert (model.eval()(io['x'])[0] - io['layer_5']).abs().max().item() <= TOLERANCE

@@ -8,6 +8,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import InvertedResidual, MobileViTv3BlockV1, MobileViTv3BlockV2, make_divisible
+from .pretrained import load_pretrained_backbone
 
 # One row per stage: [out_channels, stride, num_mv2_blocks, embed_dims, ffn_dims, num_attn_layers].
 # A stage with embed_dims=None is MobileNetV2 blocks only; otherwise it is one stride-2 MobileNetV2
@@ -158,7 +159,18 @@ class MobileViTv3(BaseModule):
             channels.append(self.arch['exp_channels'])
         self.all_channels = channels
         self.out_channels = [channels[i] for i in out_indices]
+        self.arch_name = 'custom' if isinstance(arch, dict) else str(arch)
         self._freeze_stages()
+
+    def init_weights(self):
+        # A Pretrained checkpoint is checked against this variant before loading: mmengine's
+        # own loader only warns about mismatched or missing tensors.
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_pretrained_backbone(self, cfg['checkpoint'], cfg.get('prefix'), self.arch_name)
+            self._is_init = True
+            return
+        super().init_weights()
 
     @classmethod
     def parse_arch(cls, arch):
