@@ -25,6 +25,9 @@ DATA_HINTS = {
                         '(docs/en/user_guides/2_dataset_prepare.md, "Pascal VOC")',
     'ADE20KDataset': "prepare ADEChallengeData2016 as in mmseg's dataset guide "
                      '(docs/en/user_guides/2_dataset_prepare.md, "ADE20K")',
+    'CocoDataset': "prepare COCO 2017 as in mmdet's dataset guide "
+                   '(docs/en/user_guides/dataset_prepare.md); the demo set: '
+                   'python tools/demo/make_demo_data.py --out data/demo --task det',
 }
 
 _REMOTE = re.compile(r'^[a-z][a-z0-9+.-]*://')

@@ -16,7 +16,7 @@ from mmdet.registry import DATASETS, MODELS
 from PIL import Image
 
 from mvit3_dense.datasets import CLASSES, write_demo_coco
-from mvit3_dense.utils.runtime import load_config
+from mvit3_dense.utils.runtime import InputError, check_data, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs/demo/ssdlite_mobilevitv3-xxs_1xb8-1000it_demo-coco-160x160.py'
@@ -26,6 +26,17 @@ IOU_THRS = np.linspace(0.5, 0.95, 10)
 def run_tool(*args):
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True,
                           text=True)
+
+
+def test_missing_demo_coco_names_the_layout_and_the_generator(tmp_path):
+    missing = tmp_path / 'nowhere'
+    cfg = load_config(str(DEMO), {'train_dataloader.dataset.data_root': str(missing)})
+    with pytest.raises(InputError) as err:
+        check_data(cfg, ['train_dataloader'])
+    message = str(err.value)
+    assert f'data root not found: {missing}' in message
+    assert 'train/, annotations/instances_train.json' in message
+    assert 'make_demo_data.py --out data/demo --task det' in message
 
 
 def _write_coco(path, images, anns):
