@@ -5,7 +5,10 @@ What this module adds to the stock OpenMMLab tools:
 
 - inputs are checked before anything is built, so a missing data root or pretrained checkpoint fails
   at once with the path, the expected layout and how to get it;
-- checkpoints written by mmengine load under torch's ``weights_only`` default (resuming, testing).
+- training checkpoints carry torch's random state, so that a resumed run continues exactly.
+
+Importing ``mvit3_dense`` (these tools do) already lets mmengine's checkpoints load under torch's
+``weights_only`` default and makes checkpoint writes atomic.
 
 Single-process runs need nothing here for SyncBN: mmengine's Runner reverts it to BN when the run
 is not distributed.
@@ -116,11 +119,6 @@ def check_pretrained(cfg):
                 'train from scratch with --cfg-options model.backbone.init_cfg=None.')
 
 
-def _allow_mmengine_checkpoints():
-    from mvit3_dense.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
-
-
 def _default_work_dir(config_path):
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
@@ -148,7 +146,10 @@ def prepare_train_cfg(cfg, config_path, work_dir=None, resume=None, amp=False, l
     loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     check_data(cfg, loaders)
     check_pretrained(cfg)
-    _allow_mmengine_checkpoints()
+    # Exact resumption: checkpoints carry torch's random state (mvit3_dense.engine.RNGStateHook).
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(hook.get('type') == 'RNGStateHook' for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type='RNGStateHook')]
     return cfg
 
 
@@ -193,7 +194,6 @@ def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None,
                              f'not {scope!r}')
         TEST_OUTPUTS[scope](cfg, show_dir, out)
     check_data(cfg, ['test_dataloader'])
-    _allow_mmengine_checkpoints()
     return cfg
 
 
