@@ -197,10 +197,30 @@ def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None,
     return cfg
 
 
+def _start_cpu_distributed(cfg):
+    """Let ``--launcher pytorch`` run on machines without CUDA (gloo, CPU DDP).
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and hands DDP a device id,
+    both of which fail without a GPU. The Runner skips its own set-up when a process group exists,
+    so start one with gloo here, and wrap the model in DDP without device ids.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     broadcast_buffers=False,
+                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
 def build_runner(cfg):
     """The Runner of ``cfg`` (a custom one if ``runner_type`` is set), in the config's scope."""
     from mmengine.registry import RUNNERS, init_default_scope
     from mmengine.runner import Runner
+    _start_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         init_default_scope(cfg.get('default_scope'))
         return RUNNERS.build(cfg)
