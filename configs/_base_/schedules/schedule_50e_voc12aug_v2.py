@@ -30,3 +30,6 @@ custom_hooks = [
     dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.0005, update_buffers=True,
          priority=49)
 ]
+# Learning rate of the total batch of 128; `tools/train.py --cfg-options auto_scale_lr.enable=True`
+# rescales it linearly for another total batch.
+auto_scale_lr = dict(enable=False, base_batch_size=128)
