@@ -9,8 +9,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import (InputError, build_runner, format_metrics,
-                                       load_config, prepare_test_cfg)
+from mvit3_dense.utils.runtime import (InputError, build_runner, explain_data_errors,
+                                       format_metrics, load_config, prepare_test_cfg)
 
 
 def parse_args(argv=None):
@@ -38,9 +38,10 @@ def main(argv=None):
         cfg = load_config(args.config, args.cfg_options)
         cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir, args.show_dir,
                                args.out, args.launcher)
+        with explain_data_errors():
+            metrics = build_runner(cfg).test()
     except InputError as err:
         sys.exit(f'error: {err}')
-    metrics = build_runner(cfg).test()
     print(format_metrics(metrics))
     return metrics
 

@@ -8,7 +8,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import InputError, build_runner, load_config, prepare_train_cfg
+from mvit3_dense.utils.runtime import (InputError, build_runner, explain_data_errors,
+                                       load_config, prepare_train_cfg)
 
 
 def parse_args(argv=None):
@@ -36,9 +37,10 @@ def main(argv=None):
         cfg = load_config(args.config, args.cfg_options)
         cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume, args.amp,
                                 args.launcher)
+        with explain_data_errors():
+            build_runner(cfg).train()
     except InputError as err:
         sys.exit(f'error: {err}')
-    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

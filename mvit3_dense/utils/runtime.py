@@ -16,6 +16,7 @@ is not distributed.
 import numbers
 import os.path as osp
 import re
+from contextlib import contextmanager
 
 from mmengine.config import Config
 
@@ -214,6 +215,26 @@ def _start_cpu_distributed(cfg):
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                      broadcast_buffers=False,
                                      find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+_UNREADABLE_IMAGE = re.compile(r'failed to load image: (\S+)')
+
+
+@contextmanager
+def explain_data_errors():
+    """Turn a dataset image that cannot be decoded into an :class:`InputError` naming it.
+
+    mmcv's ``LoadImageFromFile`` only asserts (also from inside DataLoader workers).
+    """
+    try:
+        yield
+    except AssertionError as err:
+        found = _UNREADABLE_IMAGE.search(str(err))
+        if found is None:
+            raise
+        raise InputError(f'cannot decode image {found.group(1)}: it is not a readable image '
+                         '(truncated or corrupt?). Replace or remove it (and its annotation), '
+                         'then run again.') from err
 
 
 def build_runner(cfg):

@@ -1,0 +1,46 @@
+"""Inputs that cannot work fail with one clear line naming them, not a traceback."""
+import subprocess
+import sys
+
+import pytest
+
+from mvit3_dense.datasets import write_demo_voc
+
+from ..conftest import REPO_ROOT
+
+CONFIG = 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-1000it_demo-voc-128x128.py'
+
+
+@pytest.fixture(scope='module')
+def broken_set(tmp_path_factory):
+    root = write_demo_voc(tmp_path_factory.mktemp('data') / 'voc', {'train': 4, 'val': 2},
+                          size=128)
+    image = sorted((root / 'JPEGImages').iterdir())[0]
+    image.write_bytes(image.read_bytes()[:40])  # a truncated JPEG
+    return root, image
+
+
+def run(tool, *args):
+    return subprocess.run([sys.executable, f'tools/{tool}.py', CONFIG, *map(str, args)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_undecodable_image_is_named(broken_set, tmp_path):
+    root, image = broken_set
+    proc = run('train', '--work-dir', tmp_path, '--cfg-options',
+               f'train_dataloader.dataset.data_root={root}', 'train_cfg.max_iters=2',
+               'train_dataloader.sampler.shuffle=False', 'val_cfg=None', 'val_dataloader=None',
+               'val_evaluator=None')
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: cannot decode image {image}')
+    assert 'Replace or remove it' in last
+
+
+def test_missing_split_file_is_named(broken_set, tmp_path):
+    root, _ = broken_set
+    proc = run('train', '--work-dir', tmp_path, '--cfg-options',
+               f'train_dataloader.dataset.data_root={root}',
+               'train_dataloader.dataset.ann_file=ImageSets/Segmentation/absent.txt')
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert 'ImageSets/Segmentation/absent.txt' in proc.stderr.strip().splitlines()[-1]
