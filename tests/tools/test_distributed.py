@@ -12,7 +12,7 @@ from mvit3_dense.datasets import write_demo_voc
 
 from ..conftest import REPO_ROOT
 
-CONFIG = REPO_ROOT / 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-1000it_demo-voc-128x128.py'
+CONFIG = REPO_ROOT / 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py'
 
 
 def free_port():

@@ -12,7 +12,7 @@ from mvit3_dense.datasets import write_demo_voc
 
 from ..conftest import REPO_ROOT
 
-CONFIG = 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-1000it_demo-voc-128x128.py'
+CONFIG = 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py'
 
 
 def train_command(work_dir, data_root, *extra):
