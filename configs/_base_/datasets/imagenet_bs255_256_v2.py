@@ -1,0 +1,45 @@
+# ImageNet-1k as the authors' v2-based classification config reads it (the MobileViTv2 recipe, PIL
+# images): random resized crop 256 (bicubic), horizontal flip, RandAugment (torchvision's defaults:
+# 2 operations at magnitude 9 of 30, black fill), random erasing with p = 0.25; MixUp / CutMix come with the
+# model's train_cfg. Evaluation: short side resized to 288 (bicubic), 256 centre crop. A fixed 256
+# for training (their `batch_sampler`); no mean/std normalisation (the data preprocessor only
+# scales to [0, 1]).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=256, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=30,
+        magnitude_level=9,
+        hparams=dict(pad_val=0, interpolation='bicubic')),
+    # torchvision's RandomErasing defaults, as the authors call it: zeros, 2-33 % of the area.
+    dict(type='RandomErasing', erase_prob=0.25, mode='const', fill_color=(0, 0, 0),
+         min_area_ratio=0.02, max_area_ratio=1 / 3),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=288, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=256),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=255,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=255,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
+val_evaluator = dict(type='Accuracy', topk=(1, 5))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

@@ -1,0 +1,46 @@
+# ImageNet-1k as the authors' v1-based classification yamls read it (cvnets' ImageNet loader, OpenCV
+# images): random resized crop (bilinear) and horizontal flip for training; for evaluation the short
+# side resized to crop + 32 = 288 (bilinear) and a 256 centre crop. No mean/std normalisation (the
+# model's data preprocessor only scales to [0, 1]).
+#
+# Multi-scale training as the authors do it: each batch is drawn at one of the sizes 160, 192, 256,
+# 288, 320 (5 scales from 160 to 320 around the base 256, multiples of 32), with the batch size
+# growing as the area shrinks (96 at 256 and above, 170 at 192, 245 at 160 for this per-GPU base of
+# 96); see mvit3_dense.datasets.variable_batch. To train at a fixed 256 instead, replace the
+# train_dataloader's batch_sampler with None and its dataset with the inner ImageNet dataset.
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # Output size: the batch's size chosen by VariableBatchSampler, else `scale`.
+    dict(type='VariableRandomResizedCrop', scale=256, interpolation='bilinear'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=288, edge='short', interpolation='bilinear'),
+    dict(type='CenterCrop', crop_size=256),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=96,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(
+        type='VariableBatchSampler', base_size=256, min_size=160, max_size=320, num_scales=5,
+        size_divisor=32),
+    dataset=dict(
+        type='VariableScaleDataset',
+        dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                     pipeline=train_pipeline)))
+val_dataloader = dict(
+    batch_size=96,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
+val_evaluator = dict(type='Accuracy', topk=(1, 5))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

@@ -1,0 +1,3 @@
+from .linear_head import MobileViTv3ClsHead
+
+__all__ = ['MobileViTv3ClsHead']

@@ -1,0 +1,33 @@
+"""The ImageNet classifier of the MobileViTv3 models, as an mmpretrain head."""
+from torch import nn
+
+from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class MobileViTv3ClsHead(LinearClsHead):
+    """Dropout, then one linear layer, on globally pooled features.
+
+    Written because mmpretrain's ``LinearClsHead`` has no dropout, while the authors' v1-based
+    recipe drops the pooled features with p = 0.1 (``classifier_dropout`` of their yamls). The layer
+    keeps the name ``fc``, so checkpoints of either head load into the other.
+
+    Args:
+        num_classes (int): Number of classes.
+        in_channels (int): Channels of the pooled feature.
+        dropout_rate (float): Dropout probability before ``fc``. Default: 0.
+        init_cfg (dict): Truncated normal (std 0.02) as the authors initialise linear layers.
+    """
+
+    def __init__(self,
+                 num_classes,
+                 in_channels,
+                 dropout_rate=0.,
+                 init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
+                 **kwargs):
+        super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)
+        self.dropout = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
+
+    def pre_logits(self, feats):
+        return self.dropout(feats[-1])
