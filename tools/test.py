@@ -20,7 +20,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation results')
     parser.add_argument('--show-dir', help='save images with drawn predictions to this dir')
     parser.add_argument(
-        '--out', help='segmentation: a dir for predicted label maps; detection: a .pkl of results')
+        '--out', help='segmentation: a dir for predicted label maps; detection or classification: '
+        'a .pkl of per-image results')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs (e.g. test_dataloader.batch_size=1)')

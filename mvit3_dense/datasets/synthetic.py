@@ -157,3 +157,29 @@ def render_scene(rng, size):
         bbox = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
         instances.append(dict(label=label, mask=mask, bbox=bbox))
     return image, instances
+
+
+def render_object(rng, size, label):
+    """Render one object of class ``label`` on the cluttered background (a classification sample).
+
+    The object lies wholly or almost wholly inside the frame and is larger than in the scenes, so the
+    label is always visible; colour, texture, size and rotation vary as in :func:`render_scene`.
+
+    Args:
+        rng (numpy.random.Generator): source of all randomness; the same state gives the same image.
+        size (int | tuple[int, int]): image side, or (height, width).
+        label (int): index into ``CLASSES``.
+
+    Returns:
+        numpy.ndarray: H x W x 3 uint8 RGB image.
+    """
+    if not 0 <= label < len(CLASSES):
+        raise ValueError(f'label must index CLASSES (0..{len(CLASSES) - 1}), got {label}')
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    image = _background(rng, height, width)
+    radius = rng.uniform(0.35, 0.75) * min(height, width) / 2
+    cx = rng.uniform(radius * 0.8, width - radius * 0.8)
+    cy = rng.uniform(radius * 0.8, height - radius * 0.8)
+    mask = _shape_mask(label, cx, cy, radius, rng.uniform(0, 2 * math.pi), height, width)
+    image[mask] = _texture(rng, label, height, width)[mask]
+    return np.clip(image, 0, 255).astype(np.uint8)

@@ -29,6 +29,9 @@ DATA_HINTS = {
                         '(docs/en/user_guides/2_dataset_prepare.md, "Pascal VOC")',
     'ADE20KDataset': "prepare ADEChallengeData2016 as in mmseg's dataset guide "
                      '(docs/en/user_guides/2_dataset_prepare.md, "ADE20K")',
+    'ImageNet': "prepare ImageNet-1k as in mmpretrain's dataset guide "
+                '(docs/en/user_guides/dataset_prepare.md, "ImageNet"); the demo set: '
+                'python tools/demo/make_demo_data.py --out data/demo --task cls',
     'CocoDataset': "prepare COCO 2017 as in mmdet's dataset guide "
                    '(docs/en/user_guides/dataset_prepare.md); the demo set: '
                    'python tools/demo/make_demo_data.py --out data/demo --task det',
@@ -51,14 +54,14 @@ def load_config(path, cfg_options=None):
     return cfg
 
 
-def _datasets(node):
+def leaf_datasets(node):
     """Leaf dataset configs inside a (possibly wrapped: Concat/Repeat/...) dataset config."""
     if isinstance(node, dict):
         if 'datasets' in node:
             for child in node['datasets']:
-                yield from _datasets(child)
+                yield from leaf_datasets(child)
         elif 'dataset' in node:
-            yield from _datasets(node['dataset'])
+            yield from leaf_datasets(node['dataset'])
         else:
             yield node
 
@@ -78,7 +81,7 @@ def check_data(cfg, dataloaders):
         loader = cfg.get(key)
         if not loader:
             continue
-        for dataset in _datasets(loader.get('dataset')):
+        for dataset in leaf_datasets(loader.get('dataset')):
             root = dataset.get('data_root') or ''
             expected = _expected_paths(dataset)
             if root and _REMOTE.match(root):
@@ -176,8 +179,22 @@ def _det_test_outputs(cfg, show_dir, out):
         cfg.test_evaluator = evaluators + [dict(type='DumpDetResults', out_file_path=out)]
 
 
+def _cls_test_outputs(cfg, show_dir, out):
+    if show_dir:
+        cfg.default_hooks.visualization.enable = True
+        cfg.default_hooks.visualization.out_dir = show_dir
+    if out:
+        # Per-image predictions (pred_score, pred_label, gt_label) in a pickle, as mmpretrain's tool.
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file for classification, got {out}')
+        evaluators = cfg.test_evaluator
+        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+        cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=out)]
+
+
 # default_scope -> how --show-dir and --out are applied (as each library's own tools/test.py does).
-TEST_OUTPUTS = {'mmseg': _seg_test_outputs, 'mmdet': _det_test_outputs}
+TEST_OUTPUTS = {'mmseg': _seg_test_outputs, 'mmdet': _det_test_outputs,
+                'mmpretrain': _cls_test_outputs}
 
 
 def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None, out=None,
@@ -255,4 +272,4 @@ def format_metrics(metrics):
 
 
 __all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained',
-           'format_metrics', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg']
+           'format_metrics', 'leaf_datasets', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg']

@@ -9,11 +9,13 @@ import shutil
 import time
 from pathlib import Path
 
-from mvit3_dense.datasets import write_demo_coco, write_demo_voc
+from mvit3_dense.datasets import write_demo_coco, write_demo_imagenet, write_demo_voc
 
 # task -> (sub-folder of --out, writer(root)). The demo configs read these folders.
 DEMO_SETS = {
     'seg': ('voc', lambda root: write_demo_voc(root, {'train': 600, 'val': 100}, size=128, seed=0)),
+    'cls': ('imagenet',
+            lambda root: write_demo_imagenet(root, {'train': 800, 'val': 200}, size=96, seed=0)),
     'det': ('coco',
             lambda root: write_demo_coco(root, {'train': 800, 'val': 100}, size=160, seed=0)),
 }

@@ -12,14 +12,17 @@ import time
 from make_demo_data import DEMO_SETS, make_demo_data  # the script's own folder is on sys.path
 from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import build_runner, check_data, format_metrics, load_config
+from mvit3_dense.utils.runtime import (build_runner, check_data, format_metrics, leaf_datasets,
+                                       load_config)
+
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def _data_roots(cfg):
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        node = cfg.get(key, {}).get('dataset', {})
-        if node.get('data_root'):
-            yield node['data_root']
+    for key in LOADERS:
+        for dataset in leaf_datasets(cfg.get(key, {}).get('dataset')):
+            if dataset.get('data_root'):
+                yield dataset['data_root']
 
 
 def ensure_demo_data(cfg, data_out):
@@ -37,9 +40,10 @@ def run_demo(config, work_dir, data_out=None, cfg_options=None):
     start = time.time()
     cfg = load_config(config, cfg_options)
     if data_out:
-        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            dataset = cfg.get(key, {}).get('dataset', {})
-            if dataset.get('data_root'):
+        for key in LOADERS:
+            for dataset in leaf_datasets(cfg.get(key, {}).get('dataset')):
+                if not dataset.get('data_root'):
+                    continue
                 old_root = dataset['data_root']
                 dataset['data_root'] = osp.join(data_out, osp.basename(osp.normpath(old_root)))
                 # COCO's evaluator reads the annotations itself, by a path under the data root.
