@@ -112,13 +112,15 @@ def test_demo_classifier_learns_within_a_few_dozen_iterations(tmp_path):
     proc = run_tool(
         'tools/train.py', DEMO, '--work-dir', tmp_path / 'work', '--cfg-options',
         f'train_dataloader.dataset.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-        'train_dataloader.batch_size=16', 'train_dataloader.batch_sampler.base_size=64',
-        'train_dataloader.batch_sampler.min_size=32', 'train_dataloader.batch_sampler.max_size=96',
-        'train_cfg.max_iters=40', 'train_cfg.val_interval=40', 'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.interval=40', 'param_scheduler.1.end=40')
+        'train_dataloader.batch_size=8', 'train_dataloader.batch_sampler.base_size=64',
+        'train_dataloader.batch_sampler.min_size=48', 'train_dataloader.batch_sampler.max_size=80',
+        'train_dataloader.batch_sampler.size_divisor=16', 'train_cfg.max_iters=30',
+        'train_cfg.val_interval=30', 'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=30', 'param_scheduler.0.end=5',
+        'param_scheduler.1.begin=5', 'param_scheduler.1.end=30')
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = losses_of(tmp_path / 'work')
-    assert len(losses) == 40
+    assert len(losses) == 30
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     # Four classes: an untrained model starts near ln 4 = 1.39 (label smoothing keeps the loss > 0.2).
     assert 1.0 < first and last < 0.7 * first, losses
