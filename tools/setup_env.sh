@@ -19,6 +19,11 @@ PY="$VENV/bin/python"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 pipq() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
 
+if [ -x "$PY" ] && ! "$PY" -m pip --version >/dev/null 2>&1; then
+  # A venv whose creation was interrupted has a python but no pip: start it again.
+  log "$VENV is incomplete (no pip): recreating it"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$PY" ]; then
   log "creating virtual environment in $VENV"
   python3 -m venv "$VENV"
