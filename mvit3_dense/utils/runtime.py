@@ -67,10 +67,14 @@ def leaf_datasets(node):
 
 
 def _expected_paths(dataset):
-    """What a dataset config expects under its data root: its data_prefix folders and ann_file."""
-    expected = [p for p in (dataset.get('data_prefix') or {}).values() if p]
+    """What a dataset config expects under its data root: its data_prefix folders and ann_file
+    (or, for mmpretrain's ImageNet-style ``split``, the split's folder)."""
+    prefix = dataset.get('data_prefix') or {}
+    expected = [p for p in (prefix.values() if isinstance(prefix, dict) else [prefix]) if p]
     if dataset.get('ann_file'):
         expected.append(dataset['ann_file'])
+    if dataset.get('split') and not expected:
+        expected.append(dataset['split'])
     return expected
 
 

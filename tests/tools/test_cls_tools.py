@@ -157,3 +157,12 @@ def test_recipe_trains_one_step_on_imagenet_layout(arch, tmp_path):
     model.train()
     loss = model.train_step(batch, optim)['loss']
     assert torch.isfinite(loss) and loss.item() > 0
+
+
+def test_missing_imagenet_split_is_named(tmp_path):
+    (tmp_path / 'imagenet' / 'train').mkdir(parents=True)
+    proc = run_tool('tools/test.py', CONFIGS['xxs'], REPO / 'README.md', '--cfg-options',
+                    f'test_dataloader.dataset.data_root={tmp_path / "imagenet"}')
+    assert proc.returncode != 0
+    assert f'missing under {tmp_path / "imagenet"}: val' in proc.stderr, proc.stderr[-2000:]
+    assert 'make_demo_data.py --out data/demo --task cls' in proc.stderr
