@@ -10,13 +10,12 @@ by the border or partly hidden get the box a labeller would draw), its ``area`` 
 pixels, which sets COCO's small / medium / large breakdown.
 """
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..utils.atomic_io import staged_folder
 from .synthetic import CLASSES, render_scene
 
 ANNOTATION_DIR = 'annotations'
@@ -72,21 +71,16 @@ def write_demo_coco(root, splits, size=160, seed=0, jpeg_quality=95):
     Returns:
         Path: ``root``.
     """
-    root = Path(root)
-    if root.exists():
-        raise FileExistsError(f'{root} exists already; remove it to write the demo set again')
-    partial = root.with_name(root.name + '.partial')
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / ANNOTATION_DIR).mkdir(parents=True)
-    for k, (split, count) in enumerate(splits.items()):
-        (partial / split).mkdir()
-        scenes = []
-        for i in range(count):
-            image, instances = render_scene(np.random.default_rng((seed, k, i)), size)
-            file_name = f'{split}_{i:05d}.jpg'
-            Image.fromarray(image).save(partial / split / file_name, quality=jpeg_quality)
-            scenes.append((file_name, image.shape[0], image.shape[1], instances))
-        with open(partial / annotation_file(split), 'w') as f:
-            json.dump(coco_instances(scenes), f)
-    os.replace(partial, root)
-    return root
+    with staged_folder(root) as partial:
+        (partial / ANNOTATION_DIR).mkdir()
+        for k, (split, count) in enumerate(splits.items()):
+            (partial / split).mkdir()
+            scenes = []
+            for i in range(count):
+                image, instances = render_scene(np.random.default_rng((seed, k, i)), size)
+                file_name = f'{split}_{i:05d}.jpg'
+                Image.fromarray(image).save(partial / split / file_name, quality=jpeg_quality)
+                scenes.append((file_name, image.shape[0], image.shape[1], instances))
+            with open(partial / annotation_file(split), 'w') as f:
+                json.dump(coco_instances(scenes), f)
+    return Path(root)

@@ -6,13 +6,12 @@ Layout written under ``root`` (what mmpretrain's ``ImageNet`` dataset reads with
     val/<id>.JPEG               validation images, flat as in ImageNet's release
     meta/train.txt, val.txt     "<path under the split folder> <class index>" per line
 """
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..utils.atomic_io import staged_folder
 from .synthetic import CLASSES, render_object
 
 
@@ -35,25 +34,21 @@ def write_demo_imagenet(root, splits, size=96, seed=0, jpeg_quality=95):
     Returns:
         Path: ``root``.
     """
-    root = Path(root)
-    if root.exists():
-        raise FileExistsError(f'{root} exists already; remove it to write the demo set again')
     unknown = set(splits) - {'train', 'val'}
     if unknown:
         raise ValueError(f'splits must be train and/or val (ImageNet layout), got {sorted(unknown)}')
-    partial = root.with_name(root.name + '.partial')
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / 'meta').mkdir(parents=True)
-    for k, (split, count) in enumerate(splits.items()):
-        lines = []
-        for i in range(count):
-            label = i % len(CLASSES)
-            image = render_object(np.random.default_rng((seed, k, i)), size, label)
-            name = f'{split}_{i:05d}.JPEG'
-            path = f'{CLASSES[label]}/{name}' if split == 'train' else name
-            (partial / split / path).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(partial / split / path, format='JPEG', quality=jpeg_quality)
-            lines.append(f'{path} {label}')
-        (partial / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
-    os.replace(partial, root)
-    return root
+    with staged_folder(root) as partial:
+        (partial / 'meta').mkdir()
+        for k, (split, count) in enumerate(splits.items()):
+            lines = []
+            for i in range(count):
+                label = i % len(CLASSES)
+                image = render_object(np.random.default_rng((seed, k, i)), size, label)
+                name = f'{split}_{i:05d}.JPEG'
+                path = f'{CLASSES[label]}/{name}' if split == 'train' else name
+                (partial / split / path).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(partial / split / path, format='JPEG',
+                                            quality=jpeg_quality)
+                lines.append(f'{path} {label}')
+            (partial / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return Path(root)

@@ -6,8 +6,6 @@ Layout written under ``root`` (what mmseg's ``PascalVOCDataset`` reads)::
     SegmentationClass/<id>.png           palette PNGs, pixel = class index (0 background)
     ImageSets/Segmentation/<split>.txt   one <id> per line
 """
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from PIL import Image
 from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import DATASETS
 
+from ..utils.atomic_io import staged_folder
 from .synthetic import CLASSES, render_scene
 
 DEMO_VOC_CLASSES = ('background', ) + CLASSES
@@ -61,24 +60,21 @@ def write_demo_voc(root, splits, size=128, seed=0, jpeg_quality=95):
     Returns:
         Path: ``root``.
     """
-    root = Path(root)
-    if root.exists():
-        raise FileExistsError(f'{root} exists already; remove it to write the demo set again')
-    partial = root.with_name(root.name + '.partial')
-    shutil.rmtree(partial, ignore_errors=True)
-    for sub in (IMAGE_DIR, MASK_DIR, SPLIT_DIR):
-        (partial / sub).mkdir(parents=True)
     flat_palette = [c for colour in DEMO_VOC_PALETTE for c in colour]
-    for k, (split, count) in enumerate(splits.items()):
-        ids = []
-        for i in range(count):
-            image, instances = render_scene(np.random.default_rng((seed, k, i)), size)
-            name = f'{split}_{i:05d}'
-            Image.fromarray(image).save(partial / IMAGE_DIR / f'{name}.jpg', quality=jpeg_quality)
-            mask = Image.fromarray(label_map(instances, *image.shape[:2]))
-            mask.putpalette(flat_palette)  # turns the 'L' image into a 'P' one with the same indices
-            mask.save(partial / MASK_DIR / f'{name}.png')
-            ids.append(name)
-        (partial / SPLIT_DIR / f'{split}.txt').write_text('\n'.join(ids) + '\n')
-    os.replace(partial, root)
-    return root
+    with staged_folder(root) as partial:
+        for sub in (IMAGE_DIR, MASK_DIR, SPLIT_DIR):
+            (partial / sub).mkdir(parents=True)
+        for k, (split, count) in enumerate(splits.items()):
+            ids = []
+            for i in range(count):
+                image, instances = render_scene(np.random.default_rng((seed, k, i)), size)
+                name = f'{split}_{i:05d}'
+                Image.fromarray(image).save(partial / IMAGE_DIR / f'{name}.jpg',
+                                            quality=jpeg_quality)
+                mask = Image.fromarray(label_map(instances, *image.shape[:2]))
+                # Turns the 'L' image into a 'P' one with the same indices.
+                mask.putpalette(flat_palette)
+                mask.save(partial / MASK_DIR / f'{name}.png')
+                ids.append(name)
+            (partial / SPLIT_DIR / f'{split}.txt').write_text('\n'.join(ids) + '\n')
+    return Path(root)

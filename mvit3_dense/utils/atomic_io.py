@@ -6,7 +6,10 @@ and renames it into place; registering it as mmengine's ``local`` backend makes 
 ``save_checkpoint`` and ``dump`` of a run atomic without touching the Runner.
 """
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -27,6 +30,33 @@ def atomic_write(data, path, mode='wb', encoding=None):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def staged_folder(root):
+    """Build a folder in ``<root>.partial`` and move it to ``root`` only when the block succeeds.
+
+    An interrupted or failing writer therefore never leaves a folder that looks complete under
+    ``root``; the partial folder is removed on failure and replaced by the next attempt.
+
+    Args:
+        root (str | Path): Folder to create; must not exist yet.
+
+    Yields:
+        Path: The partial folder to write into (already created).
+    """
+    root = Path(root)
+    if root.exists():
+        raise FileExistsError(f'{root} exists already; remove it to write it again')
+    partial = root.with_name(root.name + '.partial')
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    os.replace(partial, root)
 
 
 class AtomicLocalBackend(LocalBackend):
