@@ -1,7 +1,10 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,3 +21,14 @@ def reference_dir():
         pytest.skip(f'reference data not found at {root}; set MVIT3_REFERENCE to the folder holding '
                     'fixtures/, keys/ and params.tsv')
     return root
+
+
+def load_fixture(reference_dir, name):
+    """One of the authors' fixture files (tensors only, read with ``weights_only``)."""
+    return torch.load(reference_dir / 'fixtures' / name, map_location='cpu', weights_only=True)
+
+
+def run_tool(*args):
+    """Run a script of this repository (e.g. ``tools/test.py``) in a fresh interpreter."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True,
+                          text=True)

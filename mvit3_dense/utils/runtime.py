@@ -171,16 +171,21 @@ def _seg_test_outputs(cfg, show_dir, out):
         cfg.test_evaluator['keep_results'] = True
 
 
+def _add_result_dump(cfg, out, metric_type, task):
+    """Append a metric that pickles the per-image results to ``out`` to the test evaluators."""
+    if not out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl file for {task}, got {out}')
+    evaluators = cfg.test_evaluator
+    evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+    cfg.test_evaluator = evaluators + [dict(type=metric_type, out_file_path=out)]
+
+
 def _det_test_outputs(cfg, show_dir, out):
     if show_dir:
         cfg.default_hooks.visualization.draw = True
         cfg.default_hooks.visualization.test_out_dir = show_dir
     if out:
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file for detection, got {out}')
-        evaluators = cfg.test_evaluator
-        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
-        cfg.test_evaluator = evaluators + [dict(type='DumpDetResults', out_file_path=out)]
+        _add_result_dump(cfg, out, 'DumpDetResults', 'detection')
 
 
 def _cls_test_outputs(cfg, show_dir, out):
@@ -188,12 +193,8 @@ def _cls_test_outputs(cfg, show_dir, out):
         cfg.default_hooks.visualization.enable = True
         cfg.default_hooks.visualization.out_dir = show_dir
     if out:
-        # Per-image predictions (pred_score, pred_label, gt_label) in a pickle, as mmpretrain's tool.
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file for classification, got {out}')
-        evaluators = cfg.test_evaluator
-        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
-        cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=out)]
+        # Per-image pred_score, pred_label and gt_label, as mmpretrain's own tools/test.py dumps.
+        _add_result_dump(cfg, out, 'DumpResults', 'classification')
 
 
 # default_scope -> how --show-dir and --out are applied (as each library's own tools/test.py does).

@@ -11,14 +11,10 @@ from mvit3_dense.converters import ConversionError, convert_checkpoint_file, con
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.checkpoint import CheckpointError
 
-from ..conftest import REPO_ROOT
+from ..conftest import REPO_ROOT, load_fixture
 
 STAGES = ['conv_1', 'layer_1', 'layer_2', 'layer_3', 'layer_4', 'layer_5']
 TOLERANCE = 1e-4
-
-
-def fixture(reference_dir, name):
-    return torch.load(reference_dir / 'fixtures' / name, map_location='cpu', weights_only=True)
 
 
 def build_classifier(arch, checkpoint):
@@ -43,7 +39,7 @@ def test_converted_weights_reproduce_the_authors_outputs(reference_dir, tmp_path
     result = convert_checkpoint_file(reference_dir / 'fixtures' / f'mobilevitv3_{arch}_state_dict.pt',
                                      dst, kind='classifier', progress=False)
     assert result.arch == arch
-    io = fixture(reference_dir, f'mobilevitv3_{arch}_io{size}.pt')
+    io = load_fixture(reference_dir, f'mobilevitv3_{arch}_io{size}.pt')
     model = build_classifier(arch, dst)
     with torch.no_grad():
         feats = model.backbone(io['x'])
@@ -67,14 +63,14 @@ def test_backbone_checkpoint_loads_through_init_cfg(reference_dir, tmp_path):
     model = MobileViTv3(arch='xxs', out_indices=(6,),
                         init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
     model.init_weights()
-    io = fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
+    io = load_fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
     with torch.no_grad():
         out = model.eval()(io['x'])[0]
     assert (out - io['conv_1x1_exp']).abs().max().item() <= TOLERANCE
 
 
 def test_round_trip_keeps_every_tensor(reference_dir):
-    source = fixture(reference_dir, 'mobilevitv3_0.5_state_dict.pt')
+    source = load_fixture(reference_dir, 'mobilevitv3_0.5_state_dict.pt')
     result = convert_classifier(source)
     assert (result.arch, result.family, result.with_exp_conv) == ('0.5', 'v2', False)
     assert len(result.backbone) + len(result.head) == len(source)
@@ -86,7 +82,7 @@ def test_round_trip_keeps_every_tensor(reference_dir):
 
 
 def test_refuses_another_variant(reference_dir):
-    source = fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
+    source = load_fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
     with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch 'xs' was requested"):
         convert_classifier(source, arch='xs')
     with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch '0.5'"):
@@ -94,7 +90,7 @@ def test_refuses_another_variant(reference_dir):
 
 
 def test_refuses_a_damaged_or_foreign_state_dict(reference_dir):
-    source = fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
+    source = load_fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
     source.pop('layer_4.1.fusion.block.conv.weight')
     with pytest.raises(ConversionError, match='no known v1-based MobileViTv3 variant'):
         convert_classifier(source)
@@ -151,7 +147,7 @@ def test_bf16_autocast_agrees_with_fp32(reference_dir, tmp_path, arch):
     convert_checkpoint_file(reference_dir / 'fixtures' / f'mobilevitv3_{arch}_state_dict.pt', dst,
                             kind='classifier', progress=False)
     model = build_classifier(arch, dst)
-    io = fixture(reference_dir, f'mobilevitv3_{arch}_io.pt')
+    io = load_fixture(reference_dir, f'mobilevitv3_{arch}_io.pt')
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         logits = model(io['x'], mode='tensor')
     assert logits.dtype == torch.bfloat16
@@ -187,7 +183,7 @@ def test_init_cfg_refuses_other_variants_and_foreign_files(reference_dir, tmp_pa
     model = MobileViTv3(arch='xxs', with_exp_conv=False, init_cfg=dict(
         type='Pretrained', checkpoint=str(whole), prefix='backbone.'))
     model.init_weights()
-    io = fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
+    io = load_fixture(reference_dir, 'mobilevitv3_xxs_io.pt')
     model.out_indices = (5, )
     with torch.no_grad():
         assert (model.eval()(io['x'])[0] - io['layer_5']).abs().max().item() <= TOLERANCE

@@ -2,34 +2,28 @@
 import json
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
 from mvit3_dense.converters.cvnets import convert_checkpoint_file
 from mvit3_dense.datasets import write_demo_imagenet
 from mvit3_dense.utils.model_builder import build_model_from_config
+from mvit3_dense.utils.runtime import load_config, prepare_test_cfg
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO_ROOT as REPO, load_fixture, run_tool
+
 CONFIGS = {
     'xxs': REPO / 'configs/mobilevitv3/mobilevitv3-xxs_4xb96-300e_in1k.py',
     '0.5': REPO / 'configs/mobilevitv3/mobilevitv3-0.5_4xb255-300e_in1k.py',
 }
 DEMO = REPO / 'configs/demo/mobilevitv3-xxs_1xb32-300it_demo-imagenet-96x96.py'
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True)
-
-
-def fixture(reference_dir, name):
-    return torch.load(reference_dir / 'fixtures' / name, map_location='cpu', weights_only=True)
 
 
 @pytest.fixture(scope='module', params=list(CONFIGS))
@@ -65,8 +59,8 @@ def write_float_imagenet(root, images, labels):
 
 def test_tools_test_reproduces_the_authors_predictions(converted, reference_dir, tmp_path):
     arch, config, ckpt = converted
-    ios = [fixture(reference_dir, f'mobilevitv3_{arch}_io.pt'),
-           fixture(reference_dir, f'mobilevitv3_{arch}_io_320x256.pt')]
+    ios = [load_fixture(reference_dir, f'mobilevitv3_{arch}_io.pt'),
+           load_fixture(reference_dir, f'mobilevitv3_{arch}_io_320x256.pt')]
     images = [x for io in ios for x in io['x']]
     logits = torch.cat([io['logits'] for io in ios])
     ranking = logits.argsort(dim=1, descending=True)
@@ -130,10 +124,6 @@ def test_demo_classifier_learns_within_a_few_dozen_iterations(tmp_path):
 def test_recipe_trains_one_step_on_imagenet_layout(arch, tmp_path):
     """The full ImageNet recipe (multi-scale batches for v1; RandAugment, erasing, MixUp/CutMix
     for v2) runs a training step on a set in ImageNet's layout."""
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-    from mvit3_dense.utils.runtime import load_config
     write_demo_imagenet(tmp_path / 'imagenet', {'train': 12}, size=(200, 240), seed=1)
     cfg = load_config(str(CONFIGS[arch]))
     loader = cfg.train_dataloader
@@ -166,3 +156,13 @@ def test_missing_imagenet_split_is_named(tmp_path):
     assert proc.returncode != 0
     assert f'missing under {tmp_path / "imagenet"}: val' in proc.stderr, proc.stderr[-2000:]
     assert 'make_demo_data.py --out data/demo --task cls' in proc.stderr
+
+
+def test_out_dumps_per_image_results_for_classification(tmp_path):
+    cfg = load_config(str(CONFIGS['xxs']), {'test_dataloader.dataset.data_root': str(tmp_path)})
+    (tmp_path / 'val').mkdir()
+    with pytest.raises(ValueError, match='--out must be a .pkl file for classification'):
+        prepare_test_cfg(cfg, str(CONFIGS['xxs']), str(REPO / 'README.md'), out='preds.txt')
+    cfg = prepare_test_cfg(cfg, str(CONFIGS['xxs']), str(REPO / 'README.md'), out='preds.pkl')
+    assert cfg.test_evaluator == [dict(type='Accuracy', topk=(1, 5)),
+                                  dict(type='DumpResults', out_file_path='preds.pkl')]

@@ -1,9 +1,6 @@
 """tools/test.py on the detection demo config, COCO mAP by hand, and the demo model learning."""
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,14 +15,10 @@ from PIL import Image
 from mvit3_dense.datasets import CLASSES, write_demo_coco
 from mvit3_dense.utils.runtime import InputError, check_data, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO_ROOT as REPO, run_tool
+
 DEMO = REPO / 'configs/demo/ssdlite_mobilevitv3-xxs_1xb8-1000it_demo-coco-160x160.py'
 IOU_THRS = np.linspace(0.5, 0.95, 10)
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True)
 
 
 def test_missing_demo_coco_names_the_layout_and_the_generator(tmp_path):

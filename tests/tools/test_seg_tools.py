@@ -1,8 +1,5 @@
 """tools/train.py, tools/test.py and the segmentation demo, end to end on tiny inputs."""
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,14 +15,10 @@ from mvit3_dense.datasets.demo_voc import DEMO_VOC_PALETTE
 from mvit3_dense.utils.runtime import (CONVERTER, InputError, check_pretrained, load_config,
                                        prepare_train_cfg)
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO_ROOT as REPO, run_tool
+
 DEMO = REPO / 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py'
 VOC_S = REPO / 'configs/deeplabv3/deeplabv3_mobilevitv3-s_4xb12-50e_voc12aug-512x512.py'
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True)
 
 
 def test_train_with_missing_data_root_fails_at_once(tmp_path):
