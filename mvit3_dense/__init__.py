@@ -13,4 +13,4 @@ from .utils.checkpoint import allow_mmengine_checkpoint_globals  # noqa: E402
 allow_mmengine_checkpoint_globals()
 use_atomic_local_backend()
 
-from . import datasets, engine, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401

@@ -14,12 +14,33 @@ def reference_root():
     return Path(os.environ.get('MVIT3_REFERENCE', REPO_ROOT.parent / 'shared' / 'reference' / 'official'))
 
 
+# The subset of the reference data that ships with the repository (tests/data/authors/README.md).
+SHIPPED_REFERENCE = REPO_ROOT / 'tests' / 'data' / 'authors'
+
+
+def missing_reference(message):
+    """Skip a test whose reference data is absent; under CI (CI=true) fail instead."""
+    if os.environ.get('CI', '').lower() == 'true':
+        pytest.fail(f'{message} (CI=true: reference data must be present)', pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope='session')
 def reference_dir():
     root = reference_root()
     if not (root / 'fixtures').is_dir():
-        pytest.skip(f'reference data not found at {root}; set MVIT3_REFERENCE to the folder holding '
-                    'fixtures/, keys/ and params.tsv')
+        missing_reference(f'reference data not found at {root}; set MVIT3_REFERENCE to the folder '
+                          'holding fixtures/, keys/ and params.tsv')
+    return root
+
+
+@pytest.fixture(scope='session')
+def pipeline_dir():
+    """The authors' full evaluation-path reference (photos, ground truth, their outputs)."""
+    root = reference_root() / 'pipeline'
+    if not (root / 'README.md').is_file():
+        missing_reference(f'pipeline reference not found at {root}; set MVIT3_REFERENCE to the '
+                          'folder holding pipeline/')
     return root
 
 

@@ -1,3 +1,4 @@
+from . import transforms  # noqa: F401
 from .demo_coco import write_demo_coco
 from .demo_imagenet import write_demo_imagenet
 from .demo_voc import DemoVOCDataset, write_demo_voc

@@ -1,0 +1,1 @@
+"""Input transforms of the authors' seg evaluation path."""

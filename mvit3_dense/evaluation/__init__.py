@@ -1,0 +1,1 @@
+"""Metrics computed as the authors compute them; importing this package registers them."""
