@@ -9,8 +9,8 @@ projection, classifier) and mmseg's FCN auxiliary head; SSDLite's extra layers o
 import glob
 import os
 import re
-from pathlib import Path
 
+from ..utils.config_paths import config_root
 from .cvnets import ConversionError, convert_classifier
 
 _SEG_HEAD_RULES = [
@@ -45,7 +45,6 @@ _SEPARABLE_RULES = [
     (r'\.pw_conv\.block\.norm\.', '.pointwise_conv.bn.'),
 ]
 DATASETS = {21: 'voc12aug', 150: 'ade20k'}
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 
 
 def _rename(key, rules, inner_rules=()):
@@ -122,14 +121,14 @@ def convert_detector(state_dict):
     return tensors, info
 
 
-def find_config(info, root=CONFIG_ROOT):
+def find_config(info, root=None):
     """This project's config for a detected variant and dataset (by class count)."""
     if info['dataset'] is None:
         known = 'VOC: 21, ADE20K: 150' if info['task'] == 'segmentor' else 'COCO: 81'
         raise ConversionError(f"{info['num_classes']} classes match no dataset of this project's "
                               f'configs ({known}, background included): pass --config')
     name = 'deeplabv3' if info['task'] == 'segmentor' else 'ssdlite'
-    pattern = os.path.join(root, name,
+    pattern = os.path.join(root or config_root(), name,
                            f"{name}_mobilevitv3-{info['arch']}_*_{info['dataset']}-*.py")
     matches = sorted(glob.glob(pattern))
     if len(matches) != 1:
