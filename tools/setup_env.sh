@@ -12,8 +12,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 CACHE="${MVIT3_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mvit3-dense}"
+# requirements/runtime.txt holds the versions; this script only adds the mmcv release it builds.
 MMCV_VERSION=2.1.0
-TORCH_VERSION=2.14.1
+TORCH_VERSION="$(sed -n 's/^torch==//p' "$ROOT/requirements/runtime.txt")"
 PY="$VENV/bin/python"
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -30,7 +31,7 @@ if [ ! -x "$PY" ]; then
 fi
 
 log "installing build requirements and torch==$TORCH_VERSION (first time: several minutes)"
-pipq -r "$ROOT/requirements/build.txt"
+pipq -c "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/build.txt"
 
 mmcv_ok() {
   # Working means: the compiled ops import, and a kernel runs under the installed torch.
@@ -93,7 +94,7 @@ else
 fi
 
 log "installing the OpenMMLab stack, test requirements and mvit3_dense (editable)"
-pipq -r "$ROOT/requirements/tests.txt"
+pipq -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 mmcv_ok || { echo "mmcv is installed but its ops do not work under torch $TORCH_VERSION:" \
   "remove $CACHE and run this script again to rebuild it" >&2; exit 1; }
 pipq --no-deps --no-build-isolation -e "$ROOT"
