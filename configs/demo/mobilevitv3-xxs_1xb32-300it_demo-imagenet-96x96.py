@@ -4,6 +4,8 @@
 # - 4 classes of 96x96 images (one object each on clutter) instead of 1000 classes at 256x256;
 # - the authors' multi-scale batches scaled down with the images: sizes 64 to 128 around 96;
 # - plain BN, higher lr with a short warm-up, no EMA (it would lag far behind over 300 iterations).
+# Input convention: the v1-based one of the base model (OpenCV decoding, BGR in [0, 1], no
+# channel swap), in training and evaluation alike; trained from scratch, it could use either.
 _base_ = ['../_base_/models/mobilevitv3_cls.py', '../_base_/default_runtime_cls.py']
 
 model = dict(
@@ -15,14 +17,14 @@ data_root = 'data/demo/imagenet'
 # The demo's classes (mvit3_dense.datasets.CLASSES); ImageNet's 1000 names are the default.
 metainfo = dict(classes=('disc', 'square', 'triangle', 'cross'))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='cv2'),
     dict(type='VariableRandomResizedCrop', scale=96, crop_ratio_range=(0.35, 1.0),
          interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='cv2'),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

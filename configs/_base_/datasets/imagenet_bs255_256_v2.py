@@ -1,13 +1,19 @@
-# ImageNet-1k as the authors' v2-based classification config reads it (the MobileViTv2 recipe, PIL
-# images): random resized crop 256 (bicubic), horizontal flip, RandAugment (torchvision's defaults:
-# 2 operations at magnitude 9 of 30, black fill), random erasing with p = 0.25; MixUp / CutMix come with the
-# model's train_cfg. Evaluation: short side resized to 288 (bicubic), 256 centre crop. A fixed 256
-# for training (their `batch_sampler`); no mean/std normalisation (the data preprocessor only
-# scales to [0, 1]).
+# ImageNet-1k as the authors' v2-based classification config reads it (the MobileViTv2 recipe):
+# images decoded by Pillow and converted to RGB (`Image.open(path).convert('RGB')`, ml-cvnets
+# 84d992f data/datasets/dataset_base.py:165; the arrays here are BGR until the data
+# preprocessor's to_rgb, so mmpretrain's colour transforms see the order they expect). Training:
+# random resized crop 256 (PIL bicubic), horizontal flip, RandAugment (torchvision's defaults: 2
+# operations at magnitude 9 of 30, black fill), random erasing with p = 0.25; MixUp / CutMix come
+# with the model's train_cfg. Evaluation: short side resized to 288 (PIL bicubic, long side
+# int()-truncated as mmpretrain's ResizeEdge does: image_pil.py:105-121), 256 centre crop with
+# floor offsets (image_pil.py:665-666; mmcv's CenterCrop rounds). A fixed 256 for training (their
+# `batch_sampler`); no mean/std normalisation (the data preprocessor only scales to [0, 1]).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Pillow decoding, as in evaluation.
+    dict(type='LoadImageFromFile', imdecode_backend='pillow',
+         color_type='color_ignore_orientation'),
     dict(type='RandomResizedCrop', scale=256, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
@@ -23,9 +29,12 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # PIL's convert('RGB'): greyscale and CMYK JPEGs converted by Pillow, EXIF orientation NOT
+    # applied (the authors do not transpose; mmcv's 'color' flag would).
+    dict(type='LoadImageFromFile', imdecode_backend='pillow',
+         color_type='color_ignore_orientation'),
     dict(type='ResizeEdge', scale=288, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=256),
+    dict(type='FloorCenterCrop', crop_size=256),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

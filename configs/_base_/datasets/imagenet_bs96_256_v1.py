@@ -1,7 +1,10 @@
-# ImageNet-1k as the authors' v1-based classification yamls read it (cvnets' ImageNet loader, OpenCV
-# images): random resized crop (bilinear) and horizontal flip for training; for evaluation the short
-# side resized to crop + 32 = 288 (bilinear) and a 256 centre crop. No mean/std normalisation (the
-# model's data preprocessor only scales to [0, 1]).
+# ImageNet-1k as the authors' v1-based classification yamls read it (cvnets' ImageNet loader):
+# images decoded by OpenCV and kept in BGR order (the model's data preprocessor does not convert
+# them either: ml-cvnets d38a116 data/datasets/dataset_base.py:94), random resized crop
+# (bilinear) and horizontal flip for training; for evaluation the short side resized to crop + 32
+# = 288 (cv2 bilinear, long side int()-truncated as mmpretrain's ResizeEdge does, image.py:87-99)
+# and a 256 centre crop with floor offsets (image.py:1044-1045; mmcv's CenterCrop rounds). No
+# mean/std normalisation (the data preprocessor only scales to [0, 1]).
 #
 # Multi-scale training as the authors do it: each batch is drawn at one of the sizes 160, 192, 256,
 # 288, 320 (5 scales from 160 to 320 around the base 256, multiples of 32), with the batch size
@@ -11,16 +14,19 @@
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # OpenCV decoding (BGR), as in evaluation.
+    dict(type='LoadImageFromFile', imdecode_backend='cv2'),
     # Output size: the batch's size chosen by VariableBatchSampler, else `scale`.
     dict(type='VariableRandomResizedCrop', scale=256, interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=288, edge='short', interpolation='bilinear'),
-    dict(type='CenterCrop', crop_size=256),
+    # cv2.imread(IMREAD_COLOR): BGR, greyscale JPEGs as three equal channels, EXIF orientation
+    # applied (imagenet.py:54-80, dataset_base.py:94).
+    dict(type='LoadImageFromFile', imdecode_backend='cv2', color_type='color'),
+    dict(type='ResizeEdge', scale=288, edge='short', backend='cv2', interpolation='bilinear'),
+    dict(type='FloorCenterCrop', crop_size=256),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

@@ -4,7 +4,9 @@
 # 0.1 on MixUp (alpha 0.2) or CutMix (alpha 1.0) batches, one of the two chosen per batch.
 data_preprocessor = dict(
     num_classes=1000,
-    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    # The authors' v2-based models take RGB in [0, 1] without mean/std normalisation (PIL
+    # convert('RGB'), ml-cvnets 84d992f data/datasets/dataset_base.py:165; /255 only,
+    # data/transforms/image_pil.py:1651). mmcv decodes to BGR: to_rgb swaps to RGB.
     mean=[0., 0., 0.],
     std=[255., 255., 255.],
     to_rgb=True)

@@ -3,10 +3,13 @@
 # index 6), global average pooling, dropout 0.1, one linear layer; label smoothing 0.1.
 data_preprocessor = dict(
     num_classes=1000,
-    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    # The authors' v1-based models take BGR in [0, 1] without mean/std normalisation: their
+    # loader reads with cv2.imread and never converts (ml-cvnets d38a116
+    # data/datasets/dataset_base.py:94; /255 only, data/transforms/image.py:1148). The pipelines
+    # decode to BGR, so no channel swap here, for training and evaluation alike.
     mean=[0., 0., 0.],
     std=[255., 255., 255.],
-    to_rgb=True)
+    to_rgb=False)
 model = dict(
     type='ImageClassifier',
     data_preprocessor=data_preprocessor,
