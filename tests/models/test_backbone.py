@@ -179,3 +179,11 @@ def test_custom_stage_table():
     assert [o.shape[1:] for o in outs] == [(24, 8, 8), (40, 2, 2), (64, 2, 2)]
     with pytest.raises(ValueError, match='missing keys'):
         MobileViTv3(arch=dict(family='v1', stages=[]))
+
+
+def test_l2_forms_differ_from_their_base_only_in_layer4_attention():
+    for name in ('xxs', 'xs', 's'):
+        base, l2 = MobileViTv3.arch_zoo[name]['stages'], MobileViTv3.arch_zoo[f'{name}-l2']['stages']
+        assert (base[3].attn_layers, l2[3].attn_layers) == (4, 2)
+        assert [row for i, row in enumerate(l2) if i != 3] == [row for i, row in enumerate(base) if i != 3]
+        assert l2[3]._replace(attn_layers=4) == base[3]

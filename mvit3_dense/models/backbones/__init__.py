@@ -1,3 +1,3 @@
-from .mobilevitv3 import MobileViTv3
+from .mobilevitv3 import MobileViTv3, Stage
 
-__all__ = ['MobileViTv3']
+__all__ = ['MobileViTv3', 'Stage']

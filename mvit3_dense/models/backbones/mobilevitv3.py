@@ -1,5 +1,6 @@
 """MobileViTv3 backbone (Wadekar & Chaurasia, arXiv 2209.15159), both published families."""
 import copy
+from typing import NamedTuple, Optional, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -10,57 +11,69 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..layers import InvertedResidual, MobileViTv3BlockV1, MobileViTv3BlockV2, make_divisible
 from .pretrained import load_pretrained_backbone
 
-# One row per stage: [out_channels, stride, num_mv2_blocks, embed_dims, ffn_dims, num_attn_layers].
-# A stage with embed_dims=None is MobileNetV2 blocks only; otherwise it is one stride-2 MobileNetV2
-# block followed by one MobileViTv3 block. Figures from the paper's Table 1 / the authors' configs.
+class Stage(NamedTuple):
+    """One row of the stage table (paper Table 1; the authors' configs).
+
+    ``mv2_blocks`` MobileNetV2 blocks, the first with ``stride``; then, when ``embed_dims`` is set,
+    one MobileViTv3 block with ``attn_layers`` transformer layers of width ``embed_dims``.
+    """
+    out_channels: int
+    stride: int
+    mv2_blocks: int
+    embed_dims: Optional[int] = None
+    ffn_dims: Optional[int] = None
+    attn_layers: int = 0
+
+
+def mv2(out_channels: int, stride: int, blocks: int) -> Stage:
+    """A stage of MobileNetV2 blocks only."""
+    return Stage(out_channels, stride, blocks)
+
+
+def mvit(out_channels: int, embed_dims: int, ffn_dims: Optional[int], attn_layers: int) -> Stage:
+    """A stride-2 MobileNetV2 block followed by one MobileViTv3 block."""
+    return Stage(out_channels, 2, 1, embed_dims, ffn_dims, attn_layers)
+
+
+# Figures from the paper's Table 1 / the authors' v1-based configs.
 V1_ARCHS = {
     'xxs': dict(stem=16, expand_ratio=2, exp_channels=512, drop_rate=0.05, stages=[
-        [16, 1, 1, None, None, 0],
-        [24, 2, 3, None, None, 0],
-        [64, 2, 1, 64, 128, 2],
-        [80, 2, 1, 80, 160, 4],
-        [128, 2, 1, 96, 192, 3]]),
+        mv2(16, 1, 1), mv2(24, 2, 3), mvit(64, 64, 128, 2), mvit(80, 80, 160, 4),
+        mvit(128, 96, 192, 3)]),
     'xs': dict(stem=16, expand_ratio=4, exp_channels=640, drop_rate=0.1, stages=[
-        [32, 1, 1, None, None, 0],
-        [48, 2, 3, None, None, 0],
-        [96, 2, 1, 96, 192, 2],
-        [160, 2, 1, 120, 240, 4],
-        [160, 2, 1, 144, 288, 3]]),
+        mv2(32, 1, 1), mv2(48, 2, 3), mvit(96, 96, 192, 2), mvit(160, 120, 240, 4),
+        mvit(160, 144, 288, 3)]),
     's': dict(stem=16, expand_ratio=4, exp_channels=960, drop_rate=0.1, stages=[
-        [32, 1, 1, None, None, 0],
-        [64, 2, 3, None, None, 0],
-        [128, 2, 1, 144, 288, 2],
-        [256, 2, 1, 192, 384, 4],
-        [320, 2, 1, 240, 480, 3]]),
+        mv2(32, 1, 1), mv2(64, 2, 3), mvit(128, 144, 288, 2), mvit(256, 192, 384, 4),
+        mvit(320, 240, 480, 3)]),
 }
 # The low-latency "L2" forms have two attention layers in layer4 instead of four (paper sec. 4.1).
 for _name in ('xxs', 'xs', 's'):
-    V1_ARCHS[f'{_name}-l2'] = copy.deepcopy(V1_ARCHS[_name])
-    V1_ARCHS[f'{_name}-l2']['stages'][3][5] = 2
+    _l2 = copy.deepcopy(V1_ARCHS[_name])
+    _l2['stages'][3] = _l2['stages'][3]._replace(attn_layers=2)
+    V1_ARCHS[f'{_name}-l2'] = _l2
 
-# v2-based: MobileViTv2's table scaled by a width multiplier w (channels, attention width).
+# v2-based: MobileViTv2's table scaled by a width multiplier w (channels, attention width); the
+# FFN width follows from the attention width (see v2_arch).
 V2_BASE = dict(stem=32, expand_ratio=2, stages=[
-    [64, 1, 1, None, None, 0],
-    [128, 2, 2, None, None, 0],
-    [256, 2, 1, 128, None, 2],
-    [384, 2, 1, 192, None, 4],
-    [512, 2, 1, 256, None, 3]])
+    mv2(64, 1, 1), mv2(128, 2, 2), mvit(256, 128, None, 2), mvit(384, 192, None, 4),
+    mvit(512, 256, None, 3)])
 V2_WIDTHS = ('0.5', '0.75', '1.0')
 
 
-def v2_arch(widen_factor):
+def v2_arch(widen_factor: Union[str, float]) -> dict:
     """The v2-based stage table for width multiplier ``widen_factor`` (MobileViTv2 rules)."""
     w = float(widen_factor)
     if w <= 0:
         raise ValueError(f'width multiplier must be positive, got {widen_factor}')
     stem = make_divisible(min(max(V2_BASE['stem'] * w, 16), 64), 8, min_value=16)
     stages = []
-    for i, (channels, stride, blocks, dims, _, layers) in enumerate(V2_BASE['stages']):
+    for i, row in enumerate(V2_BASE['stages']):
         # layer1 rounds to 16, every other width to 8, as the authors' config does.
-        out = make_divisible(channels * w, 16 if i == 0 else 8)
-        embed = None if dims is None else make_divisible(dims * w, 8)
+        out = make_divisible(row.out_channels * w, 16 if i == 0 else 8)
+        embed = None if row.embed_dims is None else make_divisible(row.embed_dims * w, 8)
         ffn = None if embed is None else int(2 * embed // 16 * 16)
-        stages.append([out, stride, blocks, embed, ffn, layers])
+        stages.append(row._replace(out_channels=out, embed_dims=embed, ffn_dims=ffn))
     return dict(stem=stem, expand_ratio=V2_BASE['expand_ratio'], exp_channels=None,
                 drop_rate=0.0, stages=stages)
 
@@ -81,7 +94,7 @@ class MobileViTv3(BaseModule):
         arch (str | float | dict): 'xxs', 'xs', 's', 'xxs-l2', 'xs-l2', 's-l2' (v1-based);
             '0.5', '0.75', '1.0' or any positive width multiplier (v2-based); or a custom table
             ``dict(family='v1'|'v2', stem=..., expand_ratio=..., exp_channels=..., stages=[...])``
-            with rows as in ``V1_ARCHS``.
+            with rows as in ``V1_ARCHS`` (:class:`Stage` or its six fields in order).
         out_indices (Sequence[int]): Outputs to return. Defaults to (5,).
         output_stride (int): 32, 16 or 8. Below 32 the last one or two stages keep their
             resolution and are dilated as the authors do it (see ``_make_stage``).
@@ -151,7 +164,7 @@ class MobileViTv3(BaseModule):
                 channels[-1], row, current_stride, dilation, common, drops)
             self.add_module(f'layer{i}', stage)
             self.layer_names.append(f'layer{i}')
-            channels.append(row[0])
+            channels.append(row.out_channels)
 
         self.conv_1x1_exp = None
         if self.family == 'v1' and with_exp_conv:
@@ -182,7 +195,9 @@ class MobileViTv3(BaseModule):
                 raise ValueError(f"custom arch family must be 'v1' or 'v2', got {arch['family']!r}")
             if len(arch['stages']) != 5:
                 raise ValueError('custom arch needs exactly 5 stage rows')
-            return copy.deepcopy(arch)
+            arch = copy.deepcopy(arch)
+            arch['stages'] = [Stage(*row) for row in arch['stages']]
+            return arch
         key = str(arch).lower()
         if key in cls.arch_zoo:
             return copy.deepcopy(cls.arch_zoo[key])
