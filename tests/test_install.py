@@ -1,5 +1,6 @@
 """A non-editable install of the wheel works without the repository around it."""
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from .conftest import REPO_ROOT
 
+SOURCES = ['pyproject.toml', 'setup.py', 'MANIFEST.in', 'README.md', 'model-index.yml',
+           'requirements', 'configs', 'mvit3_dense']
 CHECK = textwrap.dedent('''
     import json, os
     import mvit3_dense
@@ -28,10 +31,18 @@ CHECK = textwrap.dedent('''
 
 
 def test_wheel_installs_imports_registers_and_finds_its_configs(tmp_path):
-    wheels, venv = tmp_path / 'wheels', tmp_path / 'venv'
+    wheels, venv, source = tmp_path / 'wheels', tmp_path / 'venv', tmp_path / 'source'
+    # Build from a copy of what the package is made of, so nothing is written into the checkout.
+    source.mkdir()
+    for name in SOURCES:
+        if (REPO_ROOT / name).is_dir():
+            shutil.copytree(REPO_ROOT / name, source / name,
+                            ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copy2(REPO_ROOT / name, source / name)
     pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check', '-q']
     subprocess.run([*pip, 'wheel', '--no-deps', '--no-build-isolation', '-w', str(wheels),
-                    str(REPO_ROOT)], check=True, cwd=tmp_path)
+                    str(source)], check=True, cwd=tmp_path)
     wheel, = wheels.glob('mvit3_dense-*.whl')
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
     python = venv / 'bin' / 'python'
