@@ -5,12 +5,11 @@
 """
 import argparse
 import os
-import sys
 
 from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import (InputError, build_runner, explain_data_errors,
-                                       format_metrics, load_config, prepare_test_cfg)
+from mvit3_dense.utils.runtime import (build_runner, explain_data_errors, format_metrics,
+                                       load_config, prepare_test_cfg, tool_errors)
 
 
 def parse_args(argv=None):
@@ -35,14 +34,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with tool_errors():
         cfg = load_config(args.config, args.cfg_options)
         cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir, args.show_dir,
                                args.out, args.launcher)
         with explain_data_errors():
             metrics = build_runner(cfg).test()
-    except InputError as err:
-        sys.exit(f'error: {err}')
     print(format_metrics(metrics))
     return metrics
 

@@ -4,12 +4,11 @@
 """
 import argparse
 import os
-import sys
 
 from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import (InputError, build_runner, explain_data_errors,
-                                       load_config, prepare_train_cfg)
+from mvit3_dense.utils.runtime import (build_runner, explain_data_errors, load_config,
+                                       prepare_train_cfg, tool_errors)
 
 
 def parse_args(argv=None):
@@ -33,14 +32,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with tool_errors():
         cfg = load_config(args.config, args.cfg_options)
         cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume, args.amp,
                                 args.launcher)
         with explain_data_errors():
             build_runner(cfg).train()
-    except InputError as err:
-        sys.exit(f'error: {err}')
 
 
 if __name__ == '__main__':

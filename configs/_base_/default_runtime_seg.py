@@ -2,6 +2,9 @@
 # The hooks come with each schedule.
 default_scope = 'mmseg'
 custom_imports = dict(imports=['mvit3_dense'], allow_failed_imports=False)
+# mmengine's Runner with checkpoint loads that run no code (strict when testing or resuming)
+# and checkpoint saves that a killed run cannot lose (mvit3_dense/engine/runner.py).
+runner_type = 'SafeCheckpointRunner'
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -7,8 +7,8 @@ What this module adds to the stock OpenMMLab tools:
   at once with the path, the expected layout and how to get it;
 - training checkpoints carry torch's random state, so that a resumed run continues exactly.
 
-Importing ``mvit3_dense`` (these tools do) already lets mmengine's checkpoints load under torch's
-``weights_only`` default and makes checkpoint writes atomic.
+The Runner is ``SafeCheckpointRunner`` (``mvit3_dense/engine/runner.py``): checkpoint loads that
+run no code and are strict when testing or resuming, checkpoint saves that a kill cannot lose.
 
 Single-process runs need nothing here for SyncBN: mmengine's Runner reverts it to BN when the run
 is not distributed.
@@ -16,9 +16,12 @@ is not distributed.
 import numbers
 import os.path as osp
 import re
+import sys
 from contextlib import contextmanager
 
 from mmengine.config import Config
+
+from .checkpoint import CheckpointError
 
 CONVERTER = 'tools/model_converters/cvnets2mmdense.py'
 
@@ -259,15 +262,37 @@ def explain_data_errors():
                          'then run again.') from err
 
 
+def explain(err: BaseException):
+    """The one-line message for an error whose text names the problem and the fix, else None."""
+    if isinstance(err, (InputError, CheckpointError)):
+        return str(err)
+    return None
+
+
+@contextmanager
+def tool_errors():
+    """Stop a tool with ``error: <message>`` (one line, exit status 1) for the errors that say
+    what is wrong and what to do; anything else keeps its traceback."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001  re-raised unless explained
+        message = explain(err)
+        if message is None:
+            raise
+        sys.exit(f'error: {message}')
+
+
 def build_runner(cfg):
-    """The Runner of ``cfg`` (a custom one if ``runner_type`` is set), in the config's scope."""
+    """The Runner of ``cfg`` in the config's scope: ``runner_type`` if set, else
+    :class:`~mvit3_dense.engine.SafeCheckpointRunner` (safe, strict checkpoint loads)."""
     from mmengine.registry import RUNNERS, init_default_scope
-    from mmengine.runner import Runner
+
+    from ..engine import SafeCheckpointRunner
     _start_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         init_default_scope(cfg.get('default_scope'))
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return SafeCheckpointRunner.from_cfg(cfg)
 
 
 def format_metrics(metrics):
@@ -276,5 +301,6 @@ def format_metrics(metrics):
         v, (bool, int)) else f'{k}: {v}' for k, v in metrics.items())
 
 
-__all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained',
-           'format_metrics', 'leaf_datasets', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg']
+__all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained', 'explain',
+           'format_metrics', 'leaf_datasets', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg',
+           'tool_errors']

@@ -5,12 +5,14 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-import mvit3_dense  # noqa: F401  (allow-lists what mmengine checkpoints hold)
-from mvit3_dense.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint_file
+import mvit3_dense  # noqa: F401
+from mvit3_dense.engine import SafeCheckpointRunner
+from mvit3_dense.utils.checkpoint import (UnsafeCheckpointError, atomic_save,
+                                          load_checkpoint_file)
 
 
 class LinearModel(BaseModel):
@@ -42,7 +44,7 @@ class RecordIters(Hook):
 
 
 def make_runner(work_dir, max_iters, resume=False, hooks=()):
-    return Runner(
+    return SafeCheckpointRunner(
         model=LinearModel(), work_dir=str(work_dir), resume=resume,
         train_dataloader=dict(dataset=Points(), batch_size=4, collate_fn=dict(type='default_collate'),
                               sampler=dict(type='DefaultSampler', shuffle=False)),
@@ -59,16 +61,19 @@ def runner_checkpoint(tmp_path_factory):
     return work_dir / 'iter_2.pth'
 
 
-def test_plain_torch_refuses_a_runner_checkpoint(runner_checkpoint):
-    # Without the project's allow-list, torch's weights_only default rejects mmengine's objects.
-    code = f'import torch; torch.load({str(runner_checkpoint)!r})'
+def test_plain_torch_refuses_a_runner_checkpoint_even_after_import(runner_checkpoint):
+    # torch's weights_only default rejects mmengine's objects, and importing the package does not
+    # change that: only the project's own loads read them.
+    code = f'import torch, mvit3_dense; torch.load({str(runner_checkpoint)!r})'
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    assert proc.returncode != 0 and 'weights_only' in proc.stderr
+    assert proc.returncode != 0 and 'HistoryBuffer' in proc.stderr
 
 
 def test_runner_checkpoint_loads_and_resumes(runner_checkpoint, tmp_path):
     checkpoint = load_checkpoint_file(runner_checkpoint)
     assert checkpoint['meta']['iter'] == 2 and 'message_hub' in checkpoint
+    loss = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert type(loss) is HistoryBuffer and loss._log_history.shape == (2, )
     record = RecordIters()
     runner = make_runner(tmp_path, 4, resume=True, hooks=[record])
     runner._load_from = str(runner_checkpoint)
@@ -83,7 +88,8 @@ class Payload:
 def test_other_pickled_objects_are_refused(tmp_path):
     path = tmp_path / 'payload.pth'
     torch.save({'state_dict': {}, 'extra': Payload()}, path)
-    with pytest.raises(CheckpointError, match='not loaded safely'):
+    with pytest.raises(UnsafeCheckpointError, match='refused as unsafe: it names '
+                       'tests.utils.test_checkpoint.Payload, which is not allowed'):
         load_checkpoint_file(path)
 
 

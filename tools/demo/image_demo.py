@@ -13,8 +13,11 @@ import tempfile
 from pathlib import Path
 
 import mmcv
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
+
+from mvit3_dense.utils.checkpoint import load_model_weights
+from mvit3_dense.utils.runtime import leaf_datasets, load_config, tool_errors
 
 
 def parse_args(argv=None):
@@ -31,9 +34,35 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def config_dataset_meta(cfg):
+    """Class names and palette of the config's test dataset (its class and ``metainfo``)."""
+    from mmengine.registry import DATASETS
+    loader = cfg.get('test_dataloader') or {}
+    dataset = next(leaf_datasets(loader.get('dataset')), None) or {}
+    try:
+        meta = dict(getattr(DATASETS.get(dataset.get('type')), 'METAINFO', None) or {})
+    except Exception:  # noqa: BLE001  an unregistered or missing dataset type
+        meta = {}
+    meta.update(dataset.get('metainfo') or {})
+    return meta
+
+
+def load_weights(model, args, cfg):
+    """The checkpoint's weights (strictly: another model's checkpoint is refused, naming the
+    mismatch) and class names: the checkpoint's, else the config dataset's."""
+    checkpoint = load_model_weights(model, args.checkpoint)
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    if not dataset_meta:
+        dataset_meta = {**(getattr(model, 'dataset_meta', None) or {}), **config_dataset_meta(cfg)}
+    model.dataset_meta = dataset_meta
+    return model.to(args.device).eval()
+
+
 def draw_segmentation(args, cfg, out_file):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
-    model = revert_sync_batchnorm(init_model(cfg, args.checkpoint, device=args.device))
+    model = load_weights(init_model(cfg, None, device='cpu'), args, cfg)
+    model = revert_sync_batchnorm(model)
     result = inference_model(model, args.image)
     show_result_pyplot(model, args.image, result, opacity=args.opacity, show=False,
                        draw_gt=False, with_labels=True, out_file=out_file)
@@ -42,7 +71,7 @@ def draw_segmentation(args, cfg, out_file):
 def draw_detection(args, cfg, out_file):
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = load_weights(init_detector(cfg, None, device='cpu'), args, cfg)
     result = inference_detector(model, args.image)
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name='image_demo'))
     visualizer.dataset_meta = model.dataset_meta
@@ -53,12 +82,15 @@ def draw_detection(args, cfg, out_file):
 
 def main(argv=None):
     args = parse_args(argv)
+    with tool_errors():
+        return draw_image(args)
+
+
+def draw_image(args):
     if mmcv.imread(args.image) is None:
         print(f'error: cannot read image {args.image}', file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     draw = {'mmseg': draw_segmentation, 'mmdet': draw_detection}.get(cfg.get('default_scope'))
     if draw is None:
         print(f"error: {args.config} is neither an mmseg nor an mmdet config (default_scope "

@@ -9,16 +9,18 @@ decoding and NMS; with --backbone-only the backbone's feature maps. The input is
 image tensor (the data preprocessor's output).
 """
 import argparse
+import os
 import sys
 
 import mmcv
 import numpy as np
 import torch
 from mmengine.config import DictAction
-from mmengine.runner import load_checkpoint
 
-from mvit3_dense.utils.model_builder import build_model_from_config
+from mvit3_dense.utils.checkpoint import load_model_weights
 from mvit3_dense.utils.export import export_onnx, export_wrapper, onnx_max_abs_diff
+from mvit3_dense.utils.model_builder import build_model_from_config
+from mvit3_dense.utils.runtime import InputError, tool_errors
 
 TOLERANCE = 1e-4
 
@@ -39,11 +41,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def image_tensor(path, model, shape):
-    """An image resized to ``shape`` and normalised as the model's data preprocessor does."""
-    image = mmcv.imread(path)
+def read_image(path):
+    """A check image (BGR), or :class:`InputError` naming a file that is not one."""
+    try:
+        image = mmcv.imread(path) if os.path.isfile(path) and os.path.getsize(path) else None
+    except Exception:  # noqa: BLE001  decoders raise various errors on damaged files
+        image = None
     if image is None:
-        raise SystemExit(f'error: cannot read image {path}')
+        what = 'not found' if not os.path.exists(path) else 'not a readable image'
+        raise InputError(f'check image {path}: {what}. Pass image files (JPEG, PNG, ...) to '
+                         '--image, or leave --image out.')
+    return image
+
+
+def image_tensor(image, model, shape):
+    """An image resized to ``shape`` and normalised as the model's data preprocessor does."""
     image = mmcv.imresize(image, (shape[1], shape[0]))
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
     preprocessor = model.data_preprocessor
@@ -54,28 +66,40 @@ def image_tensor(path, model, shape):
     return x
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def export_and_check(args):
+    # Inputs first: nothing is written when an image or the checkpoint cannot be used.
+    images = {img: read_image(img) for img in args.image}
     model, _ = build_model_from_config(args.config, args.cfg_options)
     if args.checkpoint != 'none':
-        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+        load_model_weights(model, args.checkpoint)
     model.eval()
     wrapper, names = export_wrapper(model, backbone_only=args.backbone_only)
-    x = torch.randn(1, 3, *args.shape)
-    path = export_onnx(wrapper, names, x, args.out, dynamic=args.dynamic)
     checks = {'random input': torch.randn(1, 3, *args.shape)}
-    checks.update({img: image_tensor(img, model, args.shape) for img in args.image})
-    worst = 0.0
-    for name, inputs in checks.items():
-        diff = onnx_max_abs_diff(path, wrapper, inputs)
-        worst = max(worst, diff)
-        print(f'{name}: max abs diff onnxruntime vs PyTorch {diff:.2e}')
+    checks.update({img: image_tensor(image, model, args.shape) for img, image in images.items()})
+    path = export_onnx(wrapper, names, torch.randn(1, 3, *args.shape), args.out,
+                       dynamic=args.dynamic)
+    try:
+        os.chmod(path, 0o644)  # written through a private temporary file
+        worst = 0.0
+        for name, inputs in checks.items():
+            diff = onnx_max_abs_diff(path, wrapper, inputs)
+            worst = max(worst, diff)
+            print(f'{name}: max abs diff onnxruntime vs PyTorch {diff:.2e}')
+    except BaseException:
+        os.unlink(path)  # an export that could not be checked is not left behind
+        raise
     print(f'wrote {path} (outputs: {", ".join(names)})')
     if worst > TOLERANCE:
         print(f'error: the export differs from PyTorch by {worst:.2e} > {TOLERANCE:g}',
               file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with tool_errors():
+        return export_and_check(args)
 
 
 if __name__ == '__main__':
