@@ -1,11 +1,18 @@
+import json
+import re
 import subprocess
 import sys
 
 import mmcv
 import numpy as np
 import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
 
 from mvit3_dense.datasets.synthetic import render_scene
+from mvit3_dense.utils.export import eval_pipeline, export_onnx, export_wrapper, input_metadata
+from mvit3_dense.utils.model_builder import build_model_from_config
 
 from ..conftest import REPO_ROOT
 
@@ -47,3 +54,87 @@ def test_onnx_export_matches_pytorch(tmp_path, demo_image, arch, what):
     diffs = max_diffs(proc.stdout)
     assert len(diffs) == 2 and max(diffs) <= 1e-4
     assert out.is_file() and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+CLS_CONFIGS = {
+    'xxs': 'configs/mobilevitv3/mobilevitv3-xxs_4xb96-300e_in1k.py',
+    '0.5': 'configs/mobilevitv3/mobilevitv3-0.5_4xb255-300e_in1k.py',
+}
+ALL_CONFIGS = list(CLS_CONFIGS.values()) + list(CONFIGS.values())
+
+
+def network_input(config, image_path):
+    """What the network receives for one image: the config's test pipeline (annotation loading
+    left out) and its model's data preprocessor."""
+    from mmengine.dataset import Compose
+
+    model, cfg = build_model_from_config(str(REPO_ROOT / config))
+    pipeline = [t for t in eval_pipeline(cfg) if t['type'] != 'LoadAnnotations']
+    data = Compose(pipeline)(dict(img_path=str(image_path), img_id=0))
+    batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
+    return model.data_preprocessor(batch, training=False)['inputs'][0]
+
+
+@pytest.fixture(scope='module')
+def red_image(tmp_path_factory):
+    """A pure red photo (RGB 255, 0, 0) of 300x400."""
+    path = tmp_path_factory.mktemp('red') / 'red.png'
+    Image.new('RGB', (400, 300), (255, 0, 0)).save(path)
+    return path
+
+
+@pytest.mark.parametrize('config', ALL_CONFIGS)
+def test_input_metadata_states_what_the_pipeline_feeds(config, red_image):
+    """A pure red photo through the config's test pipeline and data preprocessor: red lands in
+    the channel the metadata names, at the value its scaling gives, in the size it states."""
+    meta = input_metadata(Config.fromfile(REPO_ROOT / config))
+    x = network_input(config, red_image)
+    red = {'RGB': 0, 'BGR': 2}[meta['input_channel_order']]
+    assert x[red].max() > x[2 - red].max()
+    mean, std = json.loads(meta['input_mean']), json.loads(meta['input_std'])
+    expected = 255. if mean is None else (255 - mean[red]) / std[red]
+    assert abs(x[red].max().item() - expected) < 1e-4
+    assert meta['input_scaling'].startswith('x/255') == (mean == [0, 0, 0] and std == [255] * 3)
+    match = re.fullmatch(r'(\d+)x(\d+) \(H x W, for any image\)', meta['input_size'])
+    if match:
+        assert list(x.shape[1:]) == [int(match[1]), int(match[2])]
+    else:
+        assert meta['input_size'].startswith('depends on the image'), meta['input_size']
+
+
+@pytest.mark.parametrize('arch, order, resize', [
+    ('xxs', 'BGR', 'ResizeEdge: cv2 bilinear'),
+    ('0.5', 'RGB', 'ResizeEdge: pillow bicubic'),
+])
+def test_classifier_input_metadata(arch, order, resize):
+    meta = input_metadata(Config.fromfile(REPO_ROOT / CLS_CONFIGS[arch]))
+    assert meta['input_channel_order'] == order
+    assert meta['input_scaling'] == 'x/255 (in [0, 1]), no mean/std normalisation'
+    assert meta['input_resize'] == resize
+    assert meta['input_size'] == '256x256 (H x W, for any image)'
+    assert 'FloorCenterCrop(crop_size=256)' in meta['input_pipeline']
+
+
+def test_input_metadata_follows_the_config_not_the_arch():
+    cfg = Config.fromfile(REPO_ROOT / CLS_CONFIGS['xxs'])
+    cfg.merge_from_dict({'model.data_preprocessor.to_rgb': True,
+                         'model.data_preprocessor.mean': [1., 2., 3.]})
+    cfg.test_dataloader.dataset.pipeline[1].update(backend='pillow', interpolation='bicubic',
+                                                   scale=320)
+    meta = input_metadata(cfg)
+    assert meta['input_channel_order'] == 'RGB'
+    assert meta['input_scaling'] == '(x - mean) / std, x in [0, 255]'
+    assert json.loads(meta['input_mean']) == [1, 2, 3]
+    assert meta['input_resize'] == 'ResizeEdge: pillow bicubic'
+
+
+def test_exported_model_carries_the_input_metadata(tmp_path):
+    import onnxruntime
+    model, cfg = build_model_from_config(str(REPO_ROOT / CLS_CONFIGS['xxs']))
+    wrapper, names = export_wrapper(model.eval())
+    meta = input_metadata(cfg)
+    path = export_onnx(wrapper, names, torch.randn(1, 3, 256, 256), tmp_path / 'cls.onnx',
+                       metadata=meta)
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    assert session.get_modelmeta().custom_metadata_map == meta
+    assert [p.name for p in tmp_path.iterdir()] == ['cls.onnx']
