@@ -166,3 +166,30 @@ def test_out_dumps_per_image_results_for_classification(tmp_path):
     cfg = prepare_test_cfg(cfg, str(CONFIGS['xxs']), str(REPO / 'README.md'), out='preds.pkl')
     assert cfg.test_evaluator == [dict(type='Accuracy', topk=(1, 5)),
                                   dict(type='DumpResults', out_file_path='preds.pkl')]
+
+
+@pytest.mark.parametrize('arch, red_channel', [('xxs', 2), ('0.5', 0)])
+def test_training_feeds_the_evaluation_channel_order(arch, red_channel, tmp_path):
+    """Training decodes images as evaluation does and both pass the one data preprocessor, so
+    the network trains on the authors' evaluation convention: BGR for v1-based models, RGB for
+    v2-based ones. A red photo shows where red lands."""
+    from mmpretrain.registry import TRANSFORMS
+    from PIL import Image
+
+    path = tmp_path / 'red.jpg'
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a rotation tag: both pipelines must treat it alike
+    Image.new('RGB', (300, 200), (255, 0, 0)).save(path, quality=95, exif=exif)
+    cfg = load_config(str(CONFIGS[arch]))
+    train = cfg.train_dataloader.dataset.get('dataset', cfg.train_dataloader.dataset).pipeline
+    test = cfg.test_dataloader.dataset.pipeline
+    init_default_scope('mmpretrain')
+    train_load, test_load = TRANSFORMS.build(train[0]), TRANSFORMS.build(test[0])
+    decoded = test_load(dict(img_path=str(path)))['img']
+    assert np.array_equal(train_load(dict(img_path=str(path)))['img'], decoded)
+
+    model, _ = build_model_from_config(CONFIGS[arch])
+    image = torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1)))
+    for training in (False, True):
+        x = model.data_preprocessor(dict(inputs=[image]), training=training)['inputs'][0]
+        assert x[red_channel].min() > 0.95 and x[2 - red_channel].max() < 0.05
