@@ -1,3 +1,4 @@
+from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -20,10 +21,20 @@ class SafeCheckpointRunner(Runner):
     - weights with NaN or infinite values are refused;
     - testing, validating and resuming load strictly: a checkpoint of another model or variant
       is refused with the mismatch named, instead of a warning followed by wrong numbers;
-      ``load_from`` for training stays mmengine's partial load (fine-tuning).
+      ``load_from`` for training stays mmengine's partial load (fine-tuning);
+    - a ``CheckpointHook`` of the config is run as :class:`AtomicCheckpointHook` (same settings):
+      new checkpoint first, then ``last_checkpoint``, then removal of the superseded one.
     """
 
     _strict_load = False
+
+    def register_default_hooks(self, hooks=None) -> None:
+        hooks = dict(hooks or {})
+        checkpoint = hooks.get('checkpoint', dict(type='CheckpointHook', interval=1))
+        if isinstance(checkpoint, dict) and checkpoint.get('type') in ('CheckpointHook',
+                                                                      CheckpointHook):
+            hooks['checkpoint'] = dict(checkpoint, type='AtomicCheckpointHook')
+        super().register_default_hooks(hooks)
 
     def test(self) -> dict:
         self._strict_load = True

@@ -6,6 +6,7 @@ and renames it into place; registering it as mmengine's ``local`` backend makes 
 ``save_checkpoint`` and ``dump`` of a run atomic without touching the Runner.
 """
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -14,8 +15,30 @@ from pathlib import Path
 from mmengine.fileio import LocalBackend, register_backend
 
 
+# Temporary files are named ``.<target name>.<8 random characters>.tmp`` (``tempfile.mkstemp``).
+_TEMP_NAME = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
+
+
+def _sync_directory(directory):
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write(data, path, mode='wb', encoding=None):
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+
+    The file is complete on disk (flushed and synced) before it takes the final name; it is
+    readable by all (mode 0644), as files written by ``open`` usually are.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
@@ -30,6 +53,26 @@ def atomic_write(data, path, mode='wb', encoding=None):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _sync_directory(directory)
+
+
+def remove_stale_temp_files(directory):
+    """Remove the temporary files that :func:`atomic_write` left in ``directory`` when its process
+    was killed; returns their names. Call it only where no other process is writing."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        path = os.path.join(directory, name)
+        if _TEMP_NAME.match(name) and os.path.isfile(path) and not os.path.islink(path):
+            try:
+                os.unlink(path)
+                removed.append(name)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 @contextmanager
