@@ -14,7 +14,9 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
+from mmengine.registry import METRICS
 from torch.utils.data import Dataset
 
 from mvit3_dense.datasets import write_demo_voc
@@ -101,6 +103,8 @@ class Regression(BaseModel):
 
     def forward(self, x, y, mode='loss'):
         pred = self.fc(self.drop(x)).squeeze(1)
+        if mode == 'predict':
+            return list(pred)
         return dict(loss=((pred - y)**2).mean() + (self.big**2).mean())
 
 
@@ -114,19 +118,19 @@ class Points(Dataset):
         return dict(x=torch.rand(8, generator=g), y=torch.tensor(i / 32))
 
 
-def make_runner(work_dir, max_keep, resume):
+def make_runner(work_dir, max_keep, resume, **extra):
     torch.manual_seed(0)
+    checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=max_keep)
+    checkpoint.update(extra.pop('checkpoint', {}))
     return SafeCheckpointRunner(
         model=Regression(), work_dir=str(work_dir), resume=resume,
         train_dataloader=dict(dataset=Points(), batch_size=4, collate_fn=dict(type='default_collate'),
                               sampler=dict(type='DefaultSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
-                                           max_keep_ckpts=max_keep),
-                           logger=dict(type='LoggerHook', interval=1)),
+        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS, **extra.pop('train_cfg', {})),
+        default_hooks=dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[dict(type='RNGStateHook')], randomness=dict(seed=0),
-        default_scope='mmengine')
+        default_scope='mmengine', **extra)
 
 
 def _kill_self_at(phase):
@@ -263,3 +267,37 @@ def test_the_default_runtimes_save_with_the_atomic_hook(tmp_path, task):
     hooks = [h for h in runner.hooks if 'Checkpoint' in type(h).__name__]
     assert [type(h).__name__ for h in hooks] == ['AtomicCheckpointHook']
     assert hooks[0].max_keep_ckpts == 2 and hooks[0].interval == 2
+
+
+@METRICS.register_module()
+class RisingScore(BaseMetric):
+    """Scores 1, 2, 3, ...: every validation gives a new best checkpoint."""
+
+    calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0)
+
+    def compute_metrics(self, results):
+        RisingScore.calls += 1
+        return dict(score=float(RisingScore.calls))
+
+
+def test_a_new_best_checkpoint_is_saved_before_the_previous_is_removed(tmp_path, monkeypatch):
+    events = []
+    replace, remove = os.replace, os.remove
+    monkeypatch.setattr(os, 'replace', lambda a, b: (events.append(('saved', Path(b).name)),
+                                                     replace(a, b))[1])
+    monkeypatch.setattr(os, 'remove', lambda a: (events.append(('removed', Path(a).name)),
+                                                 remove(a))[1])
+    runner = make_runner(
+        tmp_path, 1, resume=False, checkpoint=dict(save_best='score', rule='greater'),
+        train_cfg=dict(val_interval=4), val_cfg=dict(), val_evaluator=dict(type='RisingScore'),
+        val_dataloader=dict(dataset=Points(), batch_size=8, collate_fn=dict(type='default_collate'),
+                            sampler=dict(type='DefaultSampler', shuffle=False)))
+    runner.train()
+    order = [e for e in events if e[1].startswith('best_')]
+    assert order == [('saved', 'best_score_iter_4.pth'), ('saved', 'best_score_iter_8.pth'),
+                     ('removed', 'best_score_iter_4.pth')]
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['best_score_iter_8.pth',
+                                                             'iter_8.pth']
