@@ -172,6 +172,23 @@ def test_other_images_follow_the_authors_calls(family, tmp_path):
         assert (ours.int() - theirs.int()).abs().max().item() == 0, name
 
 
+CLS_CONFIGS = sorted((REPO_ROOT / 'configs' / 'mobilevitv3').glob('*.py'))
+
+
+@pytest.mark.parametrize('config', CLS_CONFIGS, ids=lambda c: c.stem)
+def test_every_shipped_config_follows_its_family(config, tmp_path):
+    """All nine classifiers (S/XS/XXS and L2: v1-based; 0.5/0.75/1.0: v2-based) feed the
+    network what the authors' code of their family feeds it."""
+    arch = load_config(str(config)).model.backbone.arch
+    family = 'v2' if arch in ('0.5', '0.75', '1.0') else 'v1'
+    photos = [PHOTOS / 'coffee_640x427.jpg', PHOTOS / 'camera_gray_512x512.jpg',
+              PHOTOS / 'grace_hopper_281x422.jpg']
+    root = write_imagenet_val(tmp_path / 'imagenet', photos, [0] * len(photos))
+    _, inputs = network_inputs(config, root)
+    for photo, ours in zip(photos, as_exact_u8(inputs)):
+        assert torch.equal(ours, authors_input(photo, family)), (family, photo.name)
+
+
 def test_floor_center_crop_takes_the_authors_offsets():
     height, width = 288, 431  # coffee_640x427 after the short-side resize: odd margin 175
     image = (np.arange(height * width) % 65521).reshape(height, width, 1).repeat(3, 2)
