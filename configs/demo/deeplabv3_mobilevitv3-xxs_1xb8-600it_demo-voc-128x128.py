@@ -5,7 +5,9 @@
 #   so that objects span several feature cells;
 # - a narrow head (64 channels) and plain BN, for speed on one process;
 # - no pretrained weights exist offline: the backbone starts from its default initialisation;
-# - higher lr with a short warm-up and no EMA, which would lag far behind over 600 iterations.
+# - higher lr with a short warm-up and no EMA, which would lag far behind over 600 iterations;
+# - input convention: RGB in [0, 1] (bgr_to_rgb=True), not the v1 authors' BGR: the model is trained
+#   from scratch here, so either order works; the demo's published figures were measured with RGB.
 _base_ = ['../_base_/models/deeplabv3_mobilevitv3.py', '../_base_/default_runtime_seg.py']
 # mvit3_dense.datasets registers the demo's dataset class.
 custom_imports = dict(imports=['mvit3_dense', 'mvit3_dense.datasets'], allow_failed_imports=False)
@@ -13,7 +15,7 @@ custom_imports = dict(imports=['mvit3_dense', 'mvit3_dense.datasets'], allow_fai
 norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (128, 128)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
+    data_preprocessor=dict(size=crop_size, bgr_to_rgb=True),
     backbone=dict(arch='xxs', output_stride=8, drop_rate=0., norm_cfg=norm_cfg),
     decode_head=dict(
         in_channels=128,

@@ -1,8 +1,9 @@
 # PASCAL VOC 2012 + SBD augmented training set, with the augmentation of the authors' v1-based
-# DeepLabv3 yamls. What differs from them (mmseg offers no exact counterpart):
+# DeepLabv3 yamls. Images are read by cv2 and stay BGR (the model's data_preprocessor does not
+# flip them), resized with cv2 bilinear, as the authors' v1 code. What differs from them (mmseg
+# offers no exact counterpart):
 # - the authors add COCO images of VOC classes ("use_coco_data"); this uses SBD, as mmseg's voc12aug;
-# - random short-side resize in [256, 1024] is drawn from a 32-pixel grid (RandomChoiceResize) and
-#   interpolates bilinearly;
+# - random short-side resize in [256, 1024] is drawn from a 32-pixel grid (RandomChoiceResize);
 # - crops smaller than 512 are padded to 512 by the data preprocessor (image 0, label 255).
 # Expected layout (mmseg's, see its docs/en/user_guides/2_dataset_prepare.md):
 #   data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,SegmentationClassAug}
@@ -22,10 +23,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
-# The authors evaluate at 512x512 and compare at the original size (mmseg resizes back).
+# The authors' v1 evaluation: cv2 BGR, a fixed 512x512 cv2 bilinear resize (aspect ratio not
+# kept; ml-cvnets d38a116 data/datasets/segmentation/pascal_voc.py:113-119); the ground truth is
+# read at the original size and never resized (:144-146). MobileViTv3EncoderDecoder brings the
+# prediction back to the original size.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
+    dict(type='Resize', scale=crop_size, keep_ratio=False, backend='cv2',
+         interpolation='bilinear'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
@@ -59,5 +64,6 @@ val_dataloader = dict(
         ann_file='ImageSets/Segmentation/val.txt',
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+# One confusion matrix over the set; mIoU is the authors' plain mean (mIoU_nanmean: mmseg's).
+val_evaluator = dict(type='ConfusionMatrixIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -6,14 +6,21 @@
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    # The v2-based code feeds PIL's RGB image in [0, 1] without mean/std (ml-cvnets 84d992f
+    # data/datasets/dataset_base.py:165, data/transforms/image_pil.py:1651); mmcv's loaders give
+    # BGR, hence the flip.
     mean=[0., 0., 0.],
     std=[255., 255., 255.],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)
 model = dict(
-    type='EncoderDecoder',
+    # Test time as the authors' v2 evaluation: input floored to a multiple of the output stride
+    # (bilinear, align_corners=True), the 1/OS logits resized once, bilinear, to the original
+    # size (engine/eval_segmentation.py:75-82, 93).
+    type='MobileViTv3EncoderDecoder',
+    stride_align_corners=True,
+    logits_to_original='bilinear',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='MobileViTv3',

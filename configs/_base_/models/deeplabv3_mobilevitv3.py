@@ -5,14 +5,20 @@
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    # The v1-based code feeds cv2's BGR image in [0, 1], never converted to RGB, without mean/std
+    # (ml-cvnets d38a116 data/datasets/dataset_base.py:94, data/transforms/image.py:1148).
     mean=[0., 0., 0.],
     std=[255., 255., 255.],
-    bgr_to_rgb=True,
+    bgr_to_rgb=False,
     pad_val=0,
     seg_pad_val=255)
 model = dict(
-    type='EncoderDecoder',
+    # Test time as the authors' v1 evaluation: input floored to a multiple of the output stride
+    # (bilinear, align_corners=False), logits up-sampled to the input, then NEAREST to the
+    # original size (engine/eval_segmentation.py:131-136, 155-157).
+    type='MobileViTv3EncoderDecoder',
+    stride_align_corners=False,
+    logits_to_original='nearest',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='MobileViTv3',
