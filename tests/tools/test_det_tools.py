@@ -172,3 +172,72 @@ def test_demo_model_learns_a_handful_of_scenes(tmp_path):
         losses.append(model.train_step(batch, optim)['loss'].item())
     first, last = np.mean(losses[:3]), np.mean(losses[-3:])
     assert last < 0.3 * first, losses
+
+
+# ----------------------------------------------------------------------------------------------
+# MobileViTv3CocoMetric: COCO statistics as the authors compute them
+
+
+def _authors_metric(tmp_path, categories, anns, preds, images=((1, 100, 100), )):
+    """MobileViTv3CocoMetric on hand-made ground truth; preds: per image (label, box, score)."""
+    from mvit3_dense.evaluation import MobileViTv3CocoMetric
+    data = dict(
+        images=[dict(id=i, file_name=f'{i}.jpg', height=h, width=w) for i, h, w in images],
+        annotations=[
+            dict(id=k, image_id=img, category_id=cat, bbox=[x1, y1, x2 - x1, y2 - y1],
+                 area=(x2 - x1) * (y2 - y1), iscrowd=0)
+            for k, (img, cat, (x1, y1, x2, y2)) in enumerate(anns, start=1)
+        ],
+        categories=[dict(id=i, name=name) for i, name in categories])
+    (tmp_path / 'gt.json').write_text(json.dumps(data))
+    metric = MobileViTv3CocoMetric(ann_file=str(tmp_path / 'gt.json'))
+    metric.dataset_meta = dict(classes=tuple(name for _, name in sorted(categories)))
+    for (img, _, _), image_preds in zip(images, preds):
+        pred = dict(
+            bboxes=torch.tensor([p[1] for p in image_preds], dtype=torch.float32).reshape(-1, 4),
+            scores=torch.tensor([p[2] for p in image_preds], dtype=torch.float32),
+            labels=torch.tensor([p[0] for p in image_preds], dtype=torch.long))
+        metric.process({}, [dict(img_id=img, ori_shape=(100, 100), pred_instances=pred)])
+    return metric.evaluate(len(images))
+
+
+def test_authors_metric_reads_at_100_detections_per_image(tmp_path):
+    # One object; 100 wrong (small) boxes score higher than the right one, the 101st. COCOeval's
+    # default maxDets (1, 10, 100) never reach it: every AP is 0. mmdet's CocoMetric sets maxDets
+    # to (100, 300, 1000): its mAP is still read at 100, but AP50, AP75 and the size APs at 1000.
+    target = (10., 10., 50., 50.)
+    wrong = [(0, (60. + k % 10, 60., 70. + k % 10, 70.), 0.9 - k * 1e-3) for k in range(100)]
+    preds = [wrong + [(0, target, 0.5)]]
+    ours = _authors_metric(tmp_path, [(1, 'a')], [(1, 1, target)], preds)
+    assert ours['coco/bbox_mAP'] == ours['coco/bbox_mAP_50'] == ours['coco/bbox_mAP_m'] == 0
+    assert ours['coco/bbox_AR@100'] == 0
+    mmdet = _coco_map(tmp_path, [(1, 1, target)], preds[0])
+    assert mmdet['coco/bbox_mAP'] == 0
+    assert mmdet['coco/bbox_mAP_50'] == pytest.approx(1 / 101, abs=1e-3)
+    assert mmdet['coco/bbox_mAP_m'] == 1.0
+
+
+def test_authors_metric_maps_labels_to_sorted_category_ids_unrounded(tmp_path):
+    # Categories listed out of order: label k is the (k+1)-th smallest id (7 -> label 0).
+    small, medium = (10., 10., 30., 30.), (40., 30., 90., 80.)
+    shifted = (50., 30., 100., 80.)  # IoU 2/3 with medium: AP 0.4 (see above)
+    result = _authors_metric(tmp_path, [(9, 'b'), (7, 'a')], [(1, 7, small), (1, 9, medium)],
+                             [[(0, small, 0.9), (1, shifted, 0.8)]])
+    assert result['coco/bbox_mAP'] == pytest.approx(0.7, abs=1e-12)
+    assert result['coco/bbox_mAP_50'] == pytest.approx(1, abs=1e-12)
+    assert result['coco/bbox_mAP_75'] == pytest.approx(0.5, abs=1e-12)
+    assert result['coco/bbox_AR@1'] == pytest.approx(0.7, abs=1e-12)
+    assert result['coco/bbox_mAP_l'] == -1.0
+    # Unrounded: a third of the objects of one category found.
+    anns = [(1, 7, small), (1, 7, medium), (1, 7, (5., 60., 25., 95.))]
+    third = _authors_metric(tmp_path, [(7, 'a')], anns, [[(0, small, 0.9)]])
+    assert third['coco/bbox_AR@100'] == pytest.approx(1 / 3, abs=1e-12)
+    assert len(third) == 12
+
+
+def test_authors_metric_without_detections_and_with_a_label_out_of_range(tmp_path):
+    empty = _authors_metric(tmp_path, [(1, 'a')], [(1, 1, (10., 10., 50., 50.))], [[]])
+    assert empty['coco/bbox_mAP'] == 0 and empty['coco/bbox_AR@100'] == 0
+    with pytest.raises(ValueError, match='predicted label 3 has no category'):
+        _authors_metric(tmp_path, [(1, 'a')], [(1, 1, (10., 10., 50., 50.))],
+                        [[(3, (10., 10., 50., 50.), 0.9)]])
