@@ -6,14 +6,18 @@
 # - plain BN and flips only (no zoom-out / crop / colour jitter), for a short single-process run;
 # - no pretrained weights exist offline: the backbone starts from its default initialisation;
 # - higher lr with a short warm-up and no EMA, which would lag far behind over a short run;
-# - post-processing keeps low-score boxes (threshold 0.01, as the authors' v2-based code) so that
-#   COCO's AP sees the whole precision-recall curve.
+# - post-processing keeps low-score boxes (threshold 0.01, the best 400 per class, the best 100 per
+#   image, as the authors' v2-based code with 100 for COCO's 100 detections per image) so that
+#   COCO's AP sees the whole precision-recall curve;
+# - the input is RGB in [0, 1] (the model learns from scratch, so either channel order would do;
+#   the COCO configs feed each family's own: BGR for v1-based models like this XXS).
 _base_ = ['../_base_/models/ssdlite_mobilevitv3.py', '../_base_/default_runtime_det.py']
 
 norm_cfg = dict(type='BN', requires_grad=True)
 classes = ('disc', 'square', 'triangle', 'cross')  # mvit3_dense.datasets.synthetic.CLASSES
 input_size = 160
 model = dict(
+    data_preprocessor=dict(bgr_to_rgb=True),
     backbone=dict(arch='xxs', norm_cfg=norm_cfg),
     neck=dict(in_channels=(80, 128), norm_cfg=norm_cfg),
     bbox_head=dict(
@@ -21,7 +25,7 @@ model = dict(
         in_channels=(80, 128, 256, 128, 128, 64),
         norm_cfg=norm_cfg,
         anchor_generator=dict(input_size=(input_size, input_size))),
-    test_cfg=dict(nms_pre=400, score_thr=0.01, max_per_img=100))
+    test_cfg=dict(score_thr=0.01, nms_pre=400, max_per_class=-1, max_per_img=100))
 
 dataset_type = 'CocoDataset'
 data_root = 'data/demo/coco/'

@@ -5,10 +5,12 @@
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='DetDataPreprocessor',
-    # The authors' models take RGB in [0, 1] without mean/std normalisation.
+    # The v1-based code feeds cv2's BGR image in [0, 1], never converted to RGB, without mean/std
+    # normalisation (cvnets d38a116 data/datasets/dataset_base.py:94,
+    # data/transforms/image.py:1148).
     mean=[0., 0., 0.],
     std=[255., 255., 255.],
-    bgr_to_rgb=True,
+    bgr_to_rgb=False,
     pad_size_divisor=1)
 model = dict(
     type='SingleStageDetector',
@@ -58,11 +60,13 @@ model = dict(
         pos_weight=-1,
         neg_pos_ratio=3,
         debug=False),
-    # The v1-based code's post-processing: score threshold 0.05, NMS IoU 0.5 per class. It keeps 200
-    # boxes per class; here 200 per image, the most COCO's evaluation (100 per image) can use.
+    # The v1-based code's post-processing (MobileViTv3SSDHead; cvnets d38a116
+    # cvnets/models/detection/ssd.py:255-292, 359-372): per class, probabilities above 0.05 (the
+    # argparse default, :176), torchvision NMS at IoU 0.5 (the yamls), the first 200 boxes of each
+    # class; no limit per image, results grouped by class.
     test_cfg=dict(
+        score_thr=0.05,
         nms_pre=-1,
         nms=dict(type='nms', iou_threshold=0.5),
-        min_bbox_size=0,
-        score_thr=0.05,
-        max_per_img=200))
+        max_per_class=200,
+        max_per_img=-1))

@@ -1,20 +1,23 @@
 """The SSDLite prediction head of the MobileViTv3 detectors, as an mmdet SSDHead."""
 import torch
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
+from mmengine.structures import InstanceData
 from torch import nn
+from torchvision.ops import batched_nms, nms
 
 from mmdet.models.dense_heads import SSDHead
-from mmdet.models.utils import select_single_mlvl
 from mmdet.registry import MODELS
+
+from .box_coder import decode_normalized
 
 
 @MODELS.register_module()
 class MobileViTv3SSDHead(SSDHead):
     """SSDLite head as the MobileViTv3 authors built it (cvnets ``ssd`` detector).
 
-    Targets, loss (cross-entropy with 3:1 hard-negative mining, smooth L1 on the box deltas) and
-    post-processing are :class:`mmdet.models.dense_heads.SSDHead`'s. What differs (reference
-    ``heads.md``; arXiv 2209.15159, Sec. 4.3):
+    Targets and loss (cross-entropy with 3:1 hard-negative mining, smooth L1 on the box deltas) are
+    :class:`mmdet.models.dense_heads.SSDHead`'s. What differs (reference ``heads.md``;
+    arXiv 2209.15159, Sec. 4.3):
 
     - One predictor per map outputs boxes and classes together, ``num_anchors * (4 + num_classes
       + 1)`` channels, where mmdet's SSD-Lite head has separate depthwise towers for classes and
@@ -26,8 +29,30 @@ class MobileViTv3SSDHead(SSDHead):
       ``k``: ``j < 4`` box deltas, then the class logits with background first. :meth:`forward`
       splits them into mmdet's layout (background last), so converted weights need no permutation.
     - Anchors come from :class:`MobileViTv3SSDAnchorGenerator`, laid out on the batch's input size.
+    - Prediction follows the authors' ``SingleShotDetector.predict`` (v1-based code: cvnets
+      d38a116 ``cvnets/models/detection/ssd.py:234-292, 359-372``; v2-based code: cvnets 84d992f
+      ``ssd.py:401-490``), not mmdet's per-level candidate selection (whose ``nms_pre=-1`` also
+      drops each level's last candidate in mmdet 3.3.0): softmax over the classes with the
+      background, boxes decoded in fractions of the input, then per class (see ``test_cfg``).
     - ``SSDHead`` never sets ``loss_cls`` (its loss is computed in place), but mmdet 3.3.0's
       prediction reads ``self.loss_cls``; it is set to ``None`` here, which selects the softmax.
+
+    ``test_cfg`` keys (all optional but ``nms``):
+
+    - ``score_thr``: keep class probabilities strictly above it (v1 code 0.05, v2 code 0.01);
+    - ``nms_pre``: keep the best ``nms_pre`` candidates **of each class** before NMS (v2: 400;
+      -1 keeps all, as v1);
+    - ``nms``: ``dict(type='nms', iou_threshold=...)``, torchvision's NMS within each class (0.5);
+    - ``max_per_class``: keep the first ``max_per_class`` boxes of each class after NMS; results
+      stay grouped by class (v1: 200);
+    - ``max_per_img``: keep the best ``max_per_img`` boxes of the image after NMS; results are
+      sorted by score, as torchvision's ``batched_nms`` returns them (v2: 200). Set one of
+      ``max_per_class`` and ``max_per_img`` (-1 or absent: no limit).
+
+    Boxes leave :meth:`predict_by_feat` in pixels of the network input (unclipped, as the
+    authors' ``predict``) or, with ``rescale=True``, scaled to the original image and clipped to
+    ``[0, W] x [0, H]`` as the authors' evaluation (``engine/eval_detection.py``: v1 ``:93-96``,
+    v2 ``:109-110``).
 
     Args:
         num_classes (int): Object classes, background excluded. Default: 80.
@@ -66,6 +91,8 @@ class MobileViTv3SSDHead(SSDHead):
             bbox_coder=bbox_coder,
             **kwargs)
         self.loss_cls = None
+        if self.test_cfg is not None:
+            check_test_cfg(self.test_cfg)  # a config mistake fails when the model is built
 
     def _init_layers(self):
         """Projections and predictors, one per map (see the class docstring)."""
@@ -118,24 +145,111 @@ class MobileViTv3SSDHead(SSDHead):
 
     def predict_by_feat(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,
                         cfg=None, rescale=False, with_nms=True):
-        """As :meth:`BaseDenseHead.predict_by_feat`, with anchors laid on the batch's input size."""
+        """Detections per image, as the authors' ``predict`` (see the class docstring).
+
+        Returns:
+            list[InstanceData]: per image ``bboxes`` (x1, y1, x2, y2 in pixels), ``scores`` and
+            ``labels`` (0-based, background excluded).
+        """
         if score_factors is not None:
             raise ValueError('the SSD head predicts no score factors')
-        featmap_sizes = [score.shape[-2:] for score in cls_scores]
-        priors = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device,
-            input_size=_input_size(batch_img_metas))
-        return [
-            self._predict_by_feat_single(
-                cls_score_list=select_single_mlvl(cls_scores, i, detach=True),
-                bbox_pred_list=select_single_mlvl(bbox_preds, i, detach=True),
-                score_factor_list=[None] * len(cls_scores),
-                mlvl_priors=priors,
-                img_meta=meta,
-                cfg=cfg,
-                rescale=rescale,
-                with_nms=with_nms) for i, meta in enumerate(batch_img_metas)
-        ]
+        cfg = check_test_cfg(self.test_cfg if cfg is None else cfg)
+        if any(self.bbox_coder.means):
+            raise ValueError('the authors\' box decoding has no means: set the bbox_coder\'s '
+                             'target_means to [0, 0, 0, 0]')
+        dtype, device = cls_scores[0].dtype, cls_scores[0].device
+        priors = torch.cat([
+            self.prior_generator.single_level_normalized_priors(score.shape[-2:], i, dtype, device)
+            for i, score in enumerate(cls_scores)
+        ])
+        input_size = _input_size(batch_img_metas)
+        results = []
+        for i, meta in enumerate(batch_img_metas):
+            logits = torch.cat([
+                score[i].detach().permute(1, 2, 0).reshape(-1, self.cls_out_channels)
+                for score in cls_scores
+            ])
+            deltas = torch.cat(
+                [pred[i].detach().permute(1, 2, 0).reshape(-1, 4) for pred in bbox_preds])
+            # Softmax over the authors' class order (background first), then drop the background.
+            probs = torch.cat([logits[:, -1:], logits[:, :-1]], dim=1).softmax(dim=-1)[:, 1:]
+            boxes = decode_normalized(deltas, priors, self.bbox_coder.stds)
+            results.append(
+                self._detections(probs, boxes, meta, input_size, cfg, rescale, with_nms))
+        return results
+
+    def _detections(self, probs, boxes, img_meta, input_size, cfg, rescale, with_nms):
+        """Per-class selection and NMS of one image; ``boxes`` in fractions of the input."""
+        score_thr = cfg.get('score_thr', 0.)
+        nms_pre = cfg.get('nms_pre', -1)
+        max_per_class = cfg.get('max_per_class', -1)
+        max_per_img = cfg.get('max_per_img', -1)
+        iou_thr = cfg['nms']['iou_threshold']
+        all_boxes, all_scores, all_labels = [], [], []
+        for label in range(probs.shape[1]):
+            scores = probs[:, label]
+            mask = scores > score_thr
+            scores = scores[mask]
+            if scores.numel() == 0:
+                continue
+            cls_boxes = boxes[mask]
+            if nms_pre > 0:
+                scores, order = scores.topk(min(nms_pre, scores.numel()))
+                cls_boxes = cls_boxes[order]
+            if with_nms and max_per_img <= 0:
+                keep = nms(cls_boxes, scores, iou_thr)
+                if max_per_class > 0:
+                    keep = keep[:max_per_class]
+                cls_boxes, scores = cls_boxes[keep], scores[keep]
+            all_boxes.append(cls_boxes)
+            all_scores.append(scores)
+            all_labels.append(torch.full_like(scores, label, dtype=torch.long))
+        results = InstanceData()
+        if not all_scores:
+            results.bboxes = boxes.new_zeros((0, 4))
+            results.scores = probs.new_zeros((0, ))
+            results.labels = torch.zeros((0, ), dtype=torch.long, device=probs.device)
+            return results
+        boxes, scores, labels = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels)
+        if with_nms and max_per_img > 0:
+            # The authors' class indices (1-based) set torchvision's per-class box offsets.
+            keep = batched_nms(boxes, scores, labels + 1, iou_thr)[:max_per_img]
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        height, width = input_size
+        if rescale:
+            scale_w, scale_h = img_meta['scale_factor'][:2]
+            width, height = width / scale_w, height / scale_h
+        boxes = boxes * boxes.new_tensor([width, height, width, height])
+        if rescale:
+            ori_h, ori_w = img_meta['ori_shape'][:2]
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, ori_w)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, ori_h)
+        results.bboxes, results.scores, results.labels = boxes, scores, labels
+        return results
+
+
+TEST_CFG_KEYS = ('score_thr', 'nms_pre', 'nms', 'max_per_class', 'max_per_img')
+
+
+def check_test_cfg(cfg: dict) -> dict:
+    """``cfg`` if :class:`MobileViTv3SSDHead` can apply it, else a ValueError saying what to fix."""
+    if cfg is None:
+        raise ValueError('MobileViTv3SSDHead needs a test_cfg to predict, e.g. '
+                         "dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), "
+                         'max_per_class=200)')
+    unknown = sorted(set(cfg) - set(TEST_CFG_KEYS))
+    if unknown:
+        raise ValueError(f'MobileViTv3SSDHead test_cfg: unknown keys {unknown}; it takes '
+                         f'{list(TEST_CFG_KEYS)} (see the head\'s docstring)')
+    nms_cfg = cfg.get('nms')
+    if not nms_cfg or nms_cfg.get('type', 'nms') != 'nms' or 'iou_threshold' not in nms_cfg:
+        raise ValueError("MobileViTv3SSDHead test_cfg.nms must be dict(type='nms', "
+                         f'iou_threshold=...), got {nms_cfg}')
+    if cfg.get('max_per_class', -1) > 0 and cfg.get('max_per_img', -1) > 0:
+        raise ValueError('MobileViTv3SSDHead test_cfg: set max_per_class (results grouped by '
+                         'class, the v1-based code) or max_per_img (sorted by score, the '
+                         'v2-based code), not both; -1 disables the other')
+    return cfg
 
 
 def _input_size(batch_img_metas):
