@@ -10,3 +10,7 @@ model = dict(
     backbone=dict(arch='0.5', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(192, 256)),
     bbox_head=dict(in_channels=(192, 256, 256, 128, 128, 64)))
+# The v2-based code's input: PIL decoding and bicubic resize (see the dataset config).
+train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline_v2))
+val_dataloader = dict(dataset=dict(pipeline=_base_.test_pipeline_v2))
+test_dataloader = val_dataloader

@@ -2,6 +2,17 @@
 # train2017/, val2017/). The authors' recipe names the input size only; the augmentation is that of
 # mmdet's SSDLite config (configs/ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py): zoom-out,
 # IoU-constrained random crop, resize, flip, photometric distortion.
+#
+# Images are read and resized as each family of the authors' code does (the channel order fed to
+# the model is set by the model's data_preprocessor):
+# - v1-based (S, XS, XXS): cv2 decoding, cv2 bilinear resize (cvnets d38a116
+#   data/datasets/detection/coco.py:82-88, data/transforms/image.py:99): `train_pipeline`,
+#   `test_pipeline`, used by the dataloaders below;
+# - v2-based (1.0, 0.75, 0.5): PIL decoding, PIL bicubic resize (cvnets 84d992f
+#   data/datasets/detection/coco_base.py:86-99, data/transforms/image_pil.py:121; yaml
+#   image_augmentation.resize.interpolation): `train_pipeline_v2`, `test_pipeline_v2`, which the
+#   v2-based configs put into their dataloaders.
+# Evaluation resizes to a fixed 320x320 (aspect ratio not kept), as both.
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 input_size = 320
@@ -25,6 +36,49 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+# PIL decodes, without EXIF rotation (the authors' Image.open(...).convert('RGB'); mmcv hands the
+# image on as BGR, like cv2's), and resizes bicubic.
+train_pipeline_v2 = [
+    dict(
+        type='LoadImageFromFile',
+        imdecode_backend='pillow',
+        color_type='color_ignore_orientation',
+        backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Expand', mean=[123.675, 116.28, 103.53], to_rgb=True, ratio_range=(1, 4)),
+    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
+    dict(
+        type='Resize',
+        scale=(input_size, input_size),
+        keep_ratio=False,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='PhotoMetricDistortion',
+        brightness_delta=32,
+        contrast_range=(0.5, 1.5),
+        saturation_range=(0.5, 1.5),
+        hue_delta=18),
+    dict(type='PackDetInputs')
+]
+test_pipeline_v2 = [
+    dict(
+        type='LoadImageFromFile',
+        imdecode_backend='pillow',
+        color_type='color_ignore_orientation',
+        backend_args=backend_args),
+    dict(
+        type='Resize',
+        scale=(input_size, input_size),
+        keep_ratio=False,
+        backend='pillow',
+        interpolation='bicubic'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',
@@ -59,8 +113,11 @@ val_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
+# COCO mAP as the authors compute it (MobileViTv3CocoMetric): pycocotools with its default
+# maxDets 1/10/100, category id = the sorted ids of the annotation file, all 12 statistics
+# unrounded.
 val_evaluator = dict(
-    type='CocoMetric',
+    type='MobileViTv3CocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric='bbox',
     format_only=False,
