@@ -11,7 +11,7 @@
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 crop_size = (512, 512)
-# PIL decoding without EXIF rotation, as PIL.Image.open(...).convert('RGB') (v2 dataset_base.py:165).
+# PIL decoding without EXIF rotation, as Image.open(...).convert('RGB') (v2 dataset_base.py:165).
 load_image = dict(
     type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation')
 train_pipeline = [

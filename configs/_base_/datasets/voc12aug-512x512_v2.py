@@ -14,7 +14,7 @@
 dataset_type = 'PascalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (512, 512)
-# PIL decoding without EXIF rotation, as PIL.Image.open(...).convert('RGB') (v2 dataset_base.py:165).
+# PIL decoding without EXIF rotation, as Image.open(...).convert('RGB') (v2 dataset_base.py:165).
 load_image = dict(
     type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation')
 train_pipeline = [

@@ -7,7 +7,7 @@ from mmseg.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class ShortSideResize(Resize):
-    """Resize so that the shorter side becomes ``short_side``, the longer one truncated by ``int()``.
+    """Resize the shorter side to ``short_side``, the longer one truncated by ``int()``.
 
     Differs from mmcv's ``Resize(keep_ratio=True)`` / mmseg's ``ResizeShortestEdge``, which round
     the long side (500x375 -> 683x512 there, 682x512 here), as the authors' v2-based evaluation
