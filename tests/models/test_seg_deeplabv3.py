@@ -129,3 +129,88 @@ def test_odd_size_inference_returns_mask_of_input_size():
     result = inference_model(model, image)
     assert result.pred_sem_seg.data.shape == (1, 375, 500)
     assert result.seg_logits.data.shape == (21, 375, 500)
+
+
+V1_ARCHS = ('s', 'xs', 'xxs', 's-l2', 'xs-l2', 'xxs-l2')
+
+
+@pytest.mark.parametrize('name', sorted(PARAMS))
+def test_every_config_follows_its_familys_input_and_evaluation_convention(name):
+    """v1-based: cv2 BGR, cv2 bilinear 512x512, NEAREST back to the original size; v2-based: PIL
+    RGB, bicubic shorter side 512 (truncated), one bilinear resize of the logits (reference
+    pipeline/README.md, section 2 and its list of differences)."""
+    cfg = Config.fromfile(CONFIG_DIR / 'deeplabv3' / name)
+    v1 = cfg.model.backbone.arch in V1_ARCHS
+    preprocessor = cfg.model.data_preprocessor
+    assert (preprocessor.mean, preprocessor.std) == ([0., 0., 0.], [255., 255., 255.])
+    assert preprocessor.bgr_to_rgb is not v1
+    assert cfg.model.type == 'MobileViTv3EncoderDecoder'
+    assert cfg.model.stride_align_corners is not v1
+    assert cfg.model.logits_to_original == ('nearest' if v1 else 'bilinear')
+    assert cfg.model.get('input_stride') is None  # the backbone's output stride
+
+    test = [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
+    train = [dict(t) for t in cfg.train_dataloader.dataset.datasets[0].pipeline] \
+        if 'datasets' in cfg.train_dataloader.dataset else \
+        [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
+    for pipeline in (test, train):
+        load = pipeline[0]
+        assert load['type'] == 'LoadImageFromFile'
+        if v1:
+            assert load.get('imdecode_backend', 'cv2') == 'cv2'
+            assert load.get('color_type', 'color') == 'color'
+        else:
+            assert (load['imdecode_backend'], load['color_type']) == ('pillow',
+                                                                     'color_ignore_orientation')
+    types = [t['type'] for t in test]
+    assert types.index('LoadAnnotations') > 1  # ground truth at the original size
+    resize = test[1]
+    if v1:
+        assert resize == dict(type='Resize', scale=(512, 512), keep_ratio=False, backend='cv2',
+                              interpolation='bilinear')
+    else:
+        assert resize == dict(type='ShortSideResize', short_side=512, backend='pillow',
+                              interpolation='bicubic')
+        random_resize = next(t for t in train if t['type'] == 'RandomChoiceResize')
+        assert (random_resize['backend'], random_resize['interpolation']) == ('pillow', 'bicubic')
+    assert cfg.test_evaluator.type == 'ConfusionMatrixIoUMetric'
+    assert cfg.val_evaluator.type == 'ConfusionMatrixIoUMetric'
+
+
+@pytest.mark.parametrize('name, size, ori', [
+    (V1_CONFIG, (200, 300), (150, 170)),
+    (V2_CONFIG, (200, 300), (410, 333)),
+    ('deeplabv3_mobilevitv3-0.5_4xb4-120e_ade20k-512x512.py', (205, 270), (300, 211)),
+])
+def test_predict_floors_to_the_stride_and_resizes_the_logits_as_the_authors(name, size, ori):
+    _, model = build(name)
+    model.eval()
+    stride = model.backbone.output_stride
+    inputs = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_shape=size, ori_shape=ori, pad_shape=size))
+    v1 = model.logits_to_original == 'nearest'
+    with torch.no_grad():
+        result = model.predict(inputs, [sample])[0]
+        floored = torch.nn.functional.interpolate(
+            inputs, size=(size[0] // stride * stride, size[1] // stride * stride),
+            mode='bilinear', align_corners=not v1)
+        logits = model.decode_head(model.extract_feat(floored))
+        if v1:
+            logits = torch.nn.functional.interpolate(logits, size=floored.shape[2:],
+                                                     mode='bilinear', align_corners=False)
+            expected = torch.nn.functional.interpolate(logits, size=ori, mode='nearest')
+        else:
+            expected = torch.nn.functional.interpolate(logits, size=ori, mode='bilinear',
+                                                       align_corners=True)
+    assert torch.equal(result.seg_logits.data, expected[0])
+    assert torch.equal(result.pred_sem_seg.data, expected[0].argmax(0, keepdim=True))
+
+
+def test_padded_test_inputs_are_refused():
+    _, model = build(V1_CONFIG)
+    model.eval()
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(60, 64), padding_size=[0, 0, 0, 4]))
+    with pytest.raises(ValueError, match='the authors never pad'):
+        model.predict(torch.zeros(1, 3, 64, 64), [sample])

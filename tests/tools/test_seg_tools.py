@@ -1,4 +1,5 @@
 """tools/train.py, tools/test.py and the segmentation demo, end to end on tiny inputs."""
+import json
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from mvit3_dense.datasets import write_demo_voc
 from mvit3_dense.datasets.demo_voc import DEMO_VOC_PALETTE
+from mvit3_dense.evaluation.seg_metric import ConfusionMatrixIoUMetric
 from mvit3_dense.utils.runtime import (CONVERTER, InputError, check_pretrained, load_config,
                                        prepare_train_cfg)
 
@@ -114,3 +116,37 @@ def test_demo_model_learns_a_handful_of_scenes(tmp_path):
         losses.append(model.train_step(batch, optim)['loss'].item())
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.3 * first, losses
+
+
+def _sample(pred, label, name):
+    return dict(pred_sem_seg=dict(data=torch.tensor(pred)[None]),
+                gt_sem_seg=dict(data=torch.tensor(label)[None]), img_path=f'images/{name}.jpg')
+
+
+def test_confusion_matrix_metric_scores_as_the_authors(tmp_path):
+    """Hand-computed: out-of-range labels dropped, one matrix, plain mean of the IoUs."""
+    metric = ConfusionMatrixIoUMetric(output_dir=str(tmp_path / 'maps'))
+    metric.dataset_meta = dict(classes=('a', 'b', 'c'))
+    # Image 1: labels 0 0 1 | 255 5 (both ignored); predictions 0 1 1 | 2 2.
+    # Image 2: label 1, predicted 1.
+    metric.process({}, [_sample([[0, 1, 1, 2, 2]], [[0, 0, 1, 255, 5]], 'one'),
+                        _sample([[1]], [[1]], 'two')])
+    metrics = metric.compute_metrics(metric.results)
+    # Rows GT, columns prediction: [[1, 1, 0], [0, 2, 0], [0, 0, 0]].
+    # IoU a = 1 / (2 + 1 - 1) = 0.5, b = 2 / (2 + 3 - 2) = 2/3, c = 0 / 0 = NaN.
+    assert np.isnan(metrics['mIoU'])  # the authors' plain mean
+    assert metrics['mIoU_nanmean'] == pytest.approx(100 * (0.5 + 2 / 3) / 2)
+    assert metrics['aAcc'] == pytest.approx(75.0)
+    saved = json.loads((tmp_path / 'maps' / 'confusion_matrix.json').read_text())
+    assert saved['confusion_matrix'] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
+    assert saved['iou_per_class'][:2] == pytest.approx([0.5, 2 / 3])
+    assert saved['iou_per_class'][2] is None
+    assert saved['miou_authors'] is None and saved['n_images'] == 2
+    assert np.array_equal(np.asarray(Image.open(tmp_path / 'maps' / 'one.png')), [[0, 1, 1, 2, 2]])
+
+
+def test_confusion_matrix_metric_refuses_resized_ground_truth():
+    metric = ConfusionMatrixIoUMetric()
+    metric.dataset_meta = dict(classes=('a', 'b'))
+    with pytest.raises(ValueError, match='at the original image size'):
+        metric.process({}, [_sample([[0, 1]], [[0], [1]], 'x')])
