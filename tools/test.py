@@ -6,10 +6,9 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
-from mvit3_dense.utils.runtime import (build_runner, explain_data_errors, format_metrics,
-                                       load_config, prepare_test_cfg, tool_errors)
+from mvit3_dense.utils.runtime import (CfgOptionsAction, build_runner, explain_data_errors,
+                                       format_metrics, load_config, prepare_test_cfg,
+                                       publish_test_outputs, tool_errors)
 
 
 def parse_args(argv=None):
@@ -22,7 +21,7 @@ def parse_args(argv=None):
         '--out', help='segmentation: a dir for predicted label maps; detection or classification: '
         'a .pkl of per-image results')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, key=value pairs (e.g. test_dataloader.batch_size=1)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -40,6 +39,7 @@ def main(argv=None):
                                args.out, args.launcher)
         with explain_data_errors():
             metrics = build_runner(cfg).test()
+        publish_test_outputs(cfg, args.out)
     print(format_metrics(metrics))
     return metrics
 

@@ -5,10 +5,8 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
-from mvit3_dense.utils.runtime import (build_runner, explain_data_errors, load_config,
-                                       prepare_train_cfg, tool_errors)
+from mvit3_dense.utils.runtime import (CfgOptionsAction, build_runner, explain_data_errors,
+                                       load_config, prepare_train_cfg, tool_errors)
 
 
 def parse_args(argv=None):
@@ -20,7 +18,7 @@ def parse_args(argv=None):
         help='resume from CKPT, or from the latest checkpoint in the work dir if CKPT is omitted')
     parser.add_argument('--amp', action='store_true', help='automatic mixed-precision training')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, key=value pairs (e.g. train_cfg.max_iters=100)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')

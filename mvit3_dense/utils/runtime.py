@@ -13,13 +13,17 @@ run no code and are strict when testing or resuming, checkpoint saves that a kil
 Single-process runs need nothing here for SyncBN: mmengine's Runner reverts it to BN when the run
 is not distributed.
 """
+import ast
+import difflib
 import numbers
+import os
 import os.path as osp
 import re
+import shutil
 import sys
 from contextlib import contextmanager
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from .checkpoint import CheckpointError
 
@@ -47,12 +51,81 @@ class InputError(RuntimeError):
     """An input named by the config (data, checkpoint) is missing; the message says what to do."""
 
 
+# Top-level settings mmengine's Runner reads even when a config leaves them out.
+RUNNER_KEYS = frozenset([
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
+    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'runner_type', 'custom_imports', 'compile',
+    'activation_checkpointing', 'efficient_conv_bn_eval', 'model_wrapper_cfg',
+    'find_unused_parameters', 'strategy', 'gpu_ids', 'dist_params'])
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` that refuses an item without ``=`` with a usage error (mmengine
+    raises a bare ``ValueError`` from inside argparse)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            if '=' not in item:
+                parser.error(f'{option_string} {item}: each option is KEY=VALUE '
+                             '(e.g. train_cfg.max_iters=100)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _syntax_error_in(path, seen=None):
+    """``file line N: message`` for the first config file (``path`` or a base) that does not
+    parse, else None."""
+    seen = seen if seen is not None else set()
+    path = osp.abspath(path)
+    if path in seen or not osp.isfile(path) or not path.endswith('.py'):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as err:
+        return f'{path} line {err.lineno}: {err.msg}'
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_'
+                                                for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else list(bases):
+                found = _syntax_error_in(osp.join(osp.dirname(path), base), seen)
+                if found:
+                    return found
+    return None
+
+
+def check_cfg_options(cfg, cfg_options):
+    """Refuse a ``--cfg-options`` key whose first part is neither a setting of the config nor one
+    the Runner reads (a misspelling would otherwise be merged and ignored)."""
+    known = set(cfg.keys()) | RUNNER_KEYS
+    for key in cfg_options or {}:
+        top = key.split('.', 1)[0]
+        if top not in known:
+            close = difflib.get_close_matches(top, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ''
+            raise InputError(f"--cfg-options {key}: the config has no setting '{top}'{hint}; "
+                             'check the spelling against the config file')
+
+
 def load_config(path, cfg_options=None):
     """Read a config file (which also imports its ``custom_imports``) and apply ``--cfg-options``."""
     if not osp.isfile(path):
         raise InputError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        where = _syntax_error_in(path) or f'{path}: {err.msg}'
+        raise InputError(f'config {where}. Fix the file (a Python file of assignments).') from None
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 
@@ -157,11 +230,19 @@ def prepare_train_cfg(cfg, config_path, work_dir=None, resume=None, amp=False, l
     loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     check_data(cfg, loaders)
     check_pretrained(cfg)
+    from .data_checks import check_datasets
+    check_datasets(cfg, loaders, training=True)
     # Exact resumption: checkpoints carry torch's random state (mvit3_dense.engine.RNGStateHook).
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(hook.get('type') == 'RNGStateHook' for hook in hooks):
-        cfg.custom_hooks = hooks + [dict(type='RNGStateHook')]
+    _add_hook(cfg, 'RNGStateHook')
+    if cfg.get('default_scope') == 'mmseg':
+        _add_hook(cfg, 'SegLabelCheckHook')
     return cfg
+
+
+def _add_hook(cfg, hook_type):
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(hook.get('type') == hook_type for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type=hook_type)]
 
 
 def _seg_test_outputs(cfg, show_dir, out):
@@ -169,9 +250,30 @@ def _seg_test_outputs(cfg, show_dir, out):
         cfg.default_hooks.visualization.draw = True
         cfg.visualizer.save_dir = show_dir
     if out:
-        # A folder of predicted label maps (mmseg's IoUMetric output_dir).
-        cfg.test_evaluator['output_dir'] = out
+        # A folder of predicted label maps (mmseg's IoUMetric output_dir), written to a staging
+        # folder and moved into place when the evaluation has finished (publish_test_outputs).
+        staging = _staging_folder(out)
+        shutil.rmtree(staging, ignore_errors=True)
+        cfg.test_evaluator['output_dir'] = staging
         cfg.test_evaluator['keep_results'] = True
+
+
+def _staging_folder(out):
+    return out.rstrip('/' + os.sep) + '.partial'
+
+
+def publish_test_outputs(cfg, out):
+    """Move segmentation label maps from their staging folder into ``out``, each file by an
+    atomic rename, so that ``out`` never holds a partly written map or a partial run's maps."""
+    staging = _staging_folder(out) if out else None
+    if cfg.get('default_scope') != 'mmseg' or not staging or not osp.isdir(staging):
+        return
+    if not osp.exists(out):
+        os.replace(staging, out)
+        return
+    for name in sorted(os.listdir(staging)):
+        os.replace(osp.join(staging, name), osp.join(out, name))
+    os.rmdir(staging)
 
 
 def _add_result_dump(cfg, out, metric_type, task):
@@ -220,6 +322,10 @@ def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None,
                              f'not {scope!r}')
         TEST_OUTPUTS[scope](cfg, show_dir, out)
     check_data(cfg, ['test_dataloader'])
+    from .data_checks import check_datasets
+    check_datasets(cfg, ['test_dataloader'], training=False)
+    if cfg.get('default_scope') == 'mmseg':
+        _add_hook(cfg, 'SegLabelCheckHook')
     return cfg
 
 
@@ -262,10 +368,39 @@ def explain_data_errors():
                          'then run again.') from err
 
 
+_BACKBONES = osp.join('mvit3_dense', 'models', 'backbones', '')
+
+
+def _chain(err: BaseException):
+    """``err`` and the exceptions it was raised from or during, outermost first."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _raised_in(err: BaseException, folder: str) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and folder in tb.tb_frame.f_code.co_filename
+
+
 def explain(err: BaseException):
-    """The one-line message for an error whose text names the problem and the fix, else None."""
-    if isinstance(err, (InputError, CheckpointError)):
-        return str(err)
+    """The one-line message for an error whose text names the problem and the fix, else None.
+
+    mmengine's registry re-raises errors of built modules with the class prepended; the original
+    error (deepest in the chain) is the one explained.
+    """
+    chain = list(_chain(err))
+    for cause in reversed(chain):
+        if isinstance(cause, (InputError, CheckpointError)):
+            return ' '.join(str(cause).split())
+    for cause in reversed(chain):
+        if isinstance(cause, ValueError) and _raised_in(cause, _BACKBONES):
+            return (f'model.backbone: {cause}. Fix the backbone settings in the config, or with '
+                    '--cfg-options model.backbone.KEY=VALUE')
     return None
 
 
@@ -282,12 +417,29 @@ def tool_errors():
         sys.exit(f'error: {message}')
 
 
+TORCHRUN_VARIABLES = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+
+
+def check_launcher(cfg):
+    """``--launcher pytorch`` needs the variables torchrun sets; say so instead of a KeyError."""
+    if cfg.get('launcher', 'none') != 'pytorch':
+        return
+    missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+    if missing:
+        raise InputError(
+            f'--launcher pytorch needs the variables torchrun sets ({", ".join(missing)} not '
+            'set): start with bash tools/dist_train.sh CONFIG GPUS (tools/dist_test.sh CONFIG '
+            'CHECKPOINT GPUS), or torchrun --nproc_per_node=GPUS tools/train.py CONFIG --launcher '
+            'pytorch; for one process leave --launcher out')
+
+
 def build_runner(cfg):
     """The Runner of ``cfg`` in the config's scope: ``runner_type`` if set, else
     :class:`~mvit3_dense.engine.SafeCheckpointRunner` (safe, strict checkpoint loads)."""
     from mmengine.registry import RUNNERS, init_default_scope
 
     from ..engine import SafeCheckpointRunner
+    check_launcher(cfg)
     _start_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         init_default_scope(cfg.get('default_scope'))
@@ -303,4 +455,4 @@ def format_metrics(metrics):
 
 __all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained', 'explain',
            'format_metrics', 'leaf_datasets', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg',
-           'tool_errors']
+           'publish_test_outputs', 'tool_errors', 'CfgOptionsAction']

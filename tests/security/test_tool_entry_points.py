@@ -1,6 +1,5 @@
 """Hostile checkpoints through every tool that reads one: nothing runs, and the tool stops with
 one line naming the file and saying it is refused as unsafe."""
-import runpy
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ from mvit3_dense.datasets import write_demo_voc
 from mvit3_dense.datasets.synthetic import render_scene
 
 from ..conftest import REPO_ROOT
+from ..tools.test_bad_inputs import call_tool as run_tool_in_process
 from .payloads import attack_payloads, placements, save_payload
 
 CONFIG = str(REPO_ROOT / 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py')
@@ -37,19 +37,7 @@ def setting(tmp_path_factory):
 
 
 def call_tool(script, argv, capsys):
-    """Run a tool's main(argv) in this process: (exit status, last line it printed to stderr)."""
-    main = runpy.run_path(str(REPO_ROOT / script))['main']
-    try:
-        status = main([str(a) for a in argv])
-        status = status if isinstance(status, int) else 0
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            print(stop.code, file=sys.stderr)
-            status = 1
-        else:
-            status = stop.code or 0
-    err = capsys.readouterr().err.strip().splitlines()
-    return status, err[-1] if err else ''
+    return run_tool_in_process(script, argv, capsys)[:2]
 
 
 def entry_points(setting, payload):

@@ -1,4 +1,5 @@
 """Inputs that cannot work fail with one clear line naming them, not a traceback."""
+import runpy
 import subprocess
 import sys
 
@@ -18,6 +19,25 @@ def broken_set(tmp_path_factory):
     image = sorted((root / 'JPEGImages').iterdir())[0]
     image.write_bytes(image.read_bytes()[:40])  # a truncated JPEG
     return root, image
+
+
+def call_tool(script, argv, capsys):
+    """Run a tool's ``main(argv)`` in this process (no interpreter start-up per case).
+
+    Returns (exit status, last line printed to stderr, everything printed)."""
+    main = runpy.run_path(str(REPO_ROOT / script))['main']
+    try:
+        status = main([str(a) for a in argv])
+        status = status if isinstance(status, int) else 0
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+            status = 1
+        else:
+            status = stop.code or 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    return status, err[-1] if err else '', captured.out + captured.err
 
 
 def run(tool, *args):

@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 
 import mmcv
-from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
 
 from mvit3_dense.utils.checkpoint import load_model_weights
-from mvit3_dense.utils.runtime import leaf_datasets, load_config, tool_errors
+from mvit3_dense.utils.runtime import (CfgOptionsAction, leaf_datasets, load_config,
+                                       tool_errors)
 
 
 def parse_args(argv=None):
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation mask opacity')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. model.test_cfg.score_thr=0.1')
     return parser.parse_args(argv)
 
@@ -40,21 +40,29 @@ def config_dataset_meta(cfg):
     loader = cfg.get('test_dataloader') or {}
     dataset = next(leaf_datasets(loader.get('dataset')), None) or {}
     try:
-        meta = dict(getattr(DATASETS.get(dataset.get('type')), 'METAINFO', None) or {})
+        with DATASETS.switch_scope_and_registry(None) as registry:  # the config's scope
+            meta = dict(getattr(registry.get(dataset.get('type')), 'METAINFO', None) or {})
     except Exception:  # noqa: BLE001  an unregistered or missing dataset type
         meta = {}
     meta.update(dataset.get('metainfo') or {})
     return meta
 
 
-def load_weights(model, args, cfg):
+def load_weights(model, args, cfg, config_palette_first=False):
     """The checkpoint's weights (strictly: another model's checkpoint is refused, naming the
-    mismatch) and class names: the checkpoint's, else the config dataset's."""
+    mismatch) and class names: the checkpoint's, else the config dataset's. mmdet's
+    ``init_detector`` takes the palette from the config first, as here with
+    ``config_palette_first``."""
     checkpoint = load_model_weights(model, args.checkpoint)
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
-    if not dataset_meta:
-        dataset_meta = {**(getattr(model, 'dataset_meta', None) or {}), **config_dataset_meta(cfg)}
+    saved = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    from_config = config_dataset_meta(cfg)
+    dataset_meta = {k.lower(): v for k, v in saved.items()} if saved else \
+        {**(getattr(model, 'dataset_meta', None) or {}), **from_config}
+    if config_palette_first:
+        if from_config.get('palette') is not None:
+            dataset_meta['palette'] = from_config['palette']
+        dataset_meta.setdefault('palette', 'random')
     model.dataset_meta = dataset_meta
     return model.to(args.device).eval()
 
@@ -71,7 +79,8 @@ def draw_segmentation(args, cfg, out_file):
 def draw_detection(args, cfg, out_file):
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    model = load_weights(init_detector(cfg, None, device='cpu'), args, cfg)
+    model = load_weights(init_detector(cfg, None, device='cpu'), args, cfg,
+                         config_palette_first=True)
     result = inference_detector(model, args.image)
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name='image_demo'))
     visualizer.dataset_meta = model.dataset_meta

@@ -15,12 +15,11 @@ import sys
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import DictAction
 
 from mvit3_dense.utils.checkpoint import load_model_weights
 from mvit3_dense.utils.export import export_onnx, export_wrapper, onnx_max_abs_diff
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.runtime import InputError, tool_errors
+from mvit3_dense.utils.runtime import CfgOptionsAction, InputError, load_config, tool_errors
 
 TOLERANCE = 1e-4
 
@@ -37,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument('--backbone-only', action='store_true')
     parser.add_argument('--image', nargs='*', default=[],
                         help='images to check the export on, besides a random input')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     return parser.parse_args(argv)
 
 
@@ -69,7 +68,7 @@ def image_tensor(image, model, shape):
 def export_and_check(args):
     # Inputs first: nothing is written when an image or the checkpoint cannot be used.
     images = {img: read_image(img) for img in args.image}
-    model, _ = build_model_from_config(args.config, args.cfg_options)
+    model, _ = build_model_from_config(load_config(args.config, args.cfg_options))
     if args.checkpoint != 'none':
         load_model_weights(model, args.checkpoint)
     model.eval()
