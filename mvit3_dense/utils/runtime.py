@@ -179,6 +179,22 @@ def check_data(cfg, dataloaders):
                     'data_root of each inner dataset).')
 
 
+def check_evaluator_files(cfg, key):
+    """An evaluator's ``ann_file`` (COCO metrics) must exist; when the data root was moved with
+    --cfg-options, it still names the old place: say which file the dataset reads instead."""
+    evaluators = cfg.get(key)
+    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        ann = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
+        if not ann or _REMOTE.match(str(ann)) or osp.isfile(ann):
+            continue
+        loader = key.replace('_evaluator', '_dataloader')
+        dataset = next(leaf_datasets((cfg.get(loader) or {}).get('dataset')), None) or {}
+        read = osp.join(dataset.get('data_root') or '', dataset.get('ann_file') or '')
+        hint = (f'; the {loader} reads {read}: pass --cfg-options {key}.ann_file={read}'
+                if dataset.get('ann_file') and osp.isfile(read) else '')
+        raise InputError(f'{key}.ann_file not found: {osp.abspath(ann)}{hint}')
+
+
 def _pretrained_paths(node):
     if isinstance(node, dict):
         init = node.get('init_cfg')
@@ -229,6 +245,8 @@ def prepare_train_cfg(cfg, config_path, work_dir=None, resume=None, amp=False, l
         cfg.resume, cfg.load_from = True, resume
     loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     check_data(cfg, loaders)
+    if cfg.get('val_cfg'):
+        check_evaluator_files(cfg, 'val_evaluator')
     check_pretrained(cfg)
     from .data_checks import check_datasets
     check_datasets(cfg, loaders, training=True)
@@ -322,6 +340,7 @@ def prepare_test_cfg(cfg, config_path, checkpoint, work_dir=None, show_dir=None,
                              f'not {scope!r}')
         TEST_OUTPUTS[scope](cfg, show_dir, out)
     check_data(cfg, ['test_dataloader'])
+    check_evaluator_files(cfg, 'test_evaluator')
     from .data_checks import check_datasets
     check_datasets(cfg, ['test_dataloader'], training=False)
     if cfg.get('default_scope') == 'mmseg':

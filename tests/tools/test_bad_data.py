@@ -185,3 +185,20 @@ def test_coco_category_ids_not_in_categories_are_refused(coco, tmp_path, capsys)
     assert status == 1 and line.startswith(
         f'error: test_dataloader: {ann}: 1 annotations have category ids not in its categories '
         '(99; declared: ')
+
+
+def test_coco_under_another_root_names_the_evaluator_file(coco, tmp_path, capsys):
+    model, _ = build_model_from_config(DET)
+    checkpoint = tmp_path / 'det.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    root = coco['root']
+    # the config's evaluator file under its own data root (data/demo/coco/...), made certain
+    # to be absent here
+    old = tmp_path / 'data/demo/coco/annotations/instances_val.json'
+    status, line, _ = call_tool('tools/test.py', [
+        DET, checkpoint, '--work-dir', tmp_path, '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}', f'test_evaluator.ann_file={old}'], capsys)
+    read = root / 'annotations' / 'instances_val.json'
+    assert status == 1 and line.startswith(f'error: test_evaluator.ann_file not found: {old}; ')
+    assert line.endswith(f'; the test_dataloader reads {read}: pass --cfg-options '
+                         f'test_evaluator.ann_file={read}')
