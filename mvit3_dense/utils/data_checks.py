@@ -92,6 +92,23 @@ def check_segmentation_files(key: str, dataset: dict, cls: type) -> None:
         raise InputError(f'{key}: {len(empty)} files are empty (0 bytes): {_examples(empty)}. '
                          'Replace them (an interrupted copy or download?), or remove their names '
                          'from the split.')
+    thin = [f'{p} ({w}x{h})' for p, (w, h) in _sizes(images) if min(w, h) < 2]
+    if thin:
+        raise InputError(f'{key}: {len(thin)} images are one pixel high or wide: '
+                         f'{_examples(thin)}; mmseg cannot hold their label maps (it squeezes '
+                         'them to fewer dimensions). Remove them from the split.')
+
+
+def _sizes(paths: List[str]):
+    """(path, (width, height)) read from each image's header; undecodable files are skipped
+    (the image loader names them)."""
+    from PIL import Image
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                yield path, image.size
+        except Exception:  # noqa: BLE001  named when loaded
+            continue
 
 
 def _listing(folder: str, suffix: str) -> Iterable[str]:

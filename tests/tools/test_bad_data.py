@@ -112,6 +112,17 @@ def test_a_zero_byte_image_is_named(voc, tmp_path, capsys):
         f'error: test_dataloader: 1 files are empty (0 bytes): {image}.')
 
 
+def test_a_one_pixel_image_is_named(voc, tmp_path, capsys):
+    root = broken_copy(voc, 'one_pixel')
+    name = split_names(root, 'val')[0]
+    image = root / 'JPEGImages' / f'{name}.jpg'
+    Image.new('RGB', (1, 1), (10, 20, 30)).save(image)
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(root / 'SegmentationClass' / f'{name}.png')
+    status, line, _ = evaluate(voc, root, tmp_path, capsys)
+    assert status == 1 and line.startswith(
+        f'error: test_dataloader: 1 images are one pixel high or wide: {image} (1x1); ')
+
+
 # --- COCO -------------------------------------------------------------------------------------
 
 
