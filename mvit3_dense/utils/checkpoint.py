@@ -498,13 +498,14 @@ def check_weights_fit(model_state: Mapping[str, torch.Tensor],
         parts.append(f'{len(shapes)} of another shape (e.g. {k}: {tuple(weights[k].shape)} in '
                      f'the file, {tuple(model_state[k].shape)} in the model)')
     if missing:
-        parts.append(f'{len(missing)} missing (e.g. {missing[0]})')
+        parts.append(f'{len(missing)} missing from the file (e.g. {missing[0]})')
     if unexpected:
-        parts.append(f'{len(unexpected)} unexpected (e.g. {unexpected[0]})')
+        parts.append(f'{len(unexpected)} in the file that the model does not have '
+                     f'(e.g. {unexpected[0]})')
     raise CheckpointError(
-        f'{source} does not fit this model: of its {len(model_state)} tensors, '
-        f'{"; ".join(parts)}. It was saved from another model or variant: pass a checkpoint '
-        'of this config (or the config the checkpoint was trained with).')
+        f'{source} does not fit this model ({len(model_state)} tensors): {"; ".join(parts)}. '
+        'It was saved from another model or variant: pass a checkpoint of this config (or the '
+        'config the checkpoint was trained with).')
 
 
 def model_weights(checkpoint: Any, source: str,
