@@ -4,7 +4,7 @@ Two cases of the reference (``pipeline/README.md``, section 2): DeepLabv3-XXS on
 code) and DeepLabv3-0.75 on ADE20K (v2-based code), on four photographs with synthetic ground
 truth, in the datasets' real folder layouts. With the reference folder present every stored image
 of both cases is checked against the stored tensors; on a plain clone ``tests/data/authors/seg/``
-(see its ``make_subset.py``) allows the input checks of both cases (hashes) and the whole v1
+(see its ``make_seg_subset.py``) allows the input checks of both cases (hashes) and the whole v1
 evaluation (its weights ship); the v2 evaluation needs the 0.75 weights of the reference folder.
 """
 import hashlib
@@ -40,7 +40,7 @@ CASES = {
 
 
 def _make_subset_module():
-    spec = importlib.util.spec_from_file_location('seg_make_subset', SHIPPED / 'make_subset.py')
+    spec = importlib.util.spec_from_file_location('seg_make_subset', SHIPPED / 'make_seg_subset.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -192,7 +192,7 @@ def test_tools_test_reproduces_the_authors_predictions_and_metric(name, tmp_path
 
 
 def test_shipped_subset_is_current(pipeline_dir):
-    """tests/data/authors/seg/ is what make_subset.py writes from the reference folder."""
+    """tests/data/authors/seg/ is what make_seg_subset.py writes from the reference folder."""
     make_subset = _make_subset_module()
     expected = json.loads((SHIPPED / 'expected.json').read_text())
     for name in CASES:

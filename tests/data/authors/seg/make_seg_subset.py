@@ -1,6 +1,6 @@
 """Regenerate this folder (the shipped subset of the authors' segmentation references).
 
-    python tests/data/authors/seg/make_subset.py [--reference DIR]
+    python tests/data/authors/seg/make_seg_subset.py [--reference DIR]
 
 DIR is the authors' reference folder holding ``fixtures/`` and ``pipeline/`` (default:
 ``$MVIT3_REFERENCE``, else ``../shared/reference/official`` beside the repository). Written here:
