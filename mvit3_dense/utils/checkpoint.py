@@ -250,7 +250,8 @@ def _stand_ins() -> List[Tuple[Any, str]]:
                (_PendingHistoryBuffer, _PendingHistoryBuffer.pickled_name),
                (_NDARRAY, _NDARRAY.pickled_name), (_PendingDtype, _PendingDtype.pickled_name)]
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        entries += [(_PendingArray, f'{module}._reconstruct'), (_scalar_stand_in, f'{module}.scalar')]
+        entries += [(_PendingArray, f'{module}._reconstruct'),
+                    (_scalar_stand_in, f'{module}.scalar')]
     return entries
 
 
@@ -334,7 +335,8 @@ _SIGNATURES = ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'),
 _TORCH_REFUSALS = (
     (re.compile(r'GLOBAL (\S+) whose module (\S+) is blocked'), 'it names {0} (module {1})'),
     (re.compile(r'GLOBAL (\S+) was not an allowed global'), 'it names {0}, which is not allowed'),
-    (re.compile(r'call reduce for unrecognized function (.+?)(?: which belongs|$)'), 'it calls {0}'),
+    (re.compile(r'call reduce for unrecognized function (.+?)(?: which belongs|$)'),
+     'it calls {0}'),
     (re.compile(r'Can only build .* but got (.+)$'), 'it sets the state of {0}'),
     (re.compile(r'Can only create new object .* but got (.+)$'), 'it creates {0}'),
 )

@@ -472,6 +472,6 @@ def format_metrics(metrics):
         v, (bool, int)) else f'{k}: {v}' for k, v in metrics.items())
 
 
-__all__ = ['CONVERTER', 'InputError', 'build_runner', 'check_data', 'check_pretrained', 'explain',
-           'format_metrics', 'leaf_datasets', 'load_config', 'prepare_test_cfg', 'prepare_train_cfg',
-           'publish_test_outputs', 'tool_errors', 'CfgOptionsAction']
+__all__ = ['CONVERTER', 'CfgOptionsAction', 'InputError', 'build_runner', 'check_data',
+           'check_pretrained', 'explain', 'format_metrics', 'leaf_datasets', 'load_config',
+           'prepare_test_cfg', 'prepare_train_cfg', 'publish_test_outputs', 'tool_errors']

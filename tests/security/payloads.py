@@ -188,7 +188,8 @@ def attack_payloads(marker: Path) -> Dict[str, Callable[[], Any]]:
         'getattr chain -> exec via REDUCE': Call(exec_fn, (touch_code(marker), )),
         '__reduce__ -> os.system': Call(Global('os.system'), (shell, )),
         '__reduce__ -> posix.system': Call(Global('posix.system'), (shell, )),
-        '__reduce__ -> subprocess.call': Call(Global('subprocess.call'), (['touch', str(marker)], )),
+        '__reduce__ -> subprocess.call': Call(Global('subprocess.call'),
+                                              (['touch', str(marker)], )),
         '__reduce__ -> builtins.exec': Call(Global('builtins.exec'), (touch_code(marker), )),
         'getattr(HistoryBuffer, __init__) -> globals': _via_rebuild(
             Call(GETATTR, (Call(GETATTR, (HISTORY, '__init__')), '__globals__')), marker),

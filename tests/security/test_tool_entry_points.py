@@ -47,7 +47,8 @@ def entry_points(setting, payload):
     pretrained = tmp / f'pretrained_{payload.stem}.py'
     pretrained.write_text(
         f"_base_ = [{CONFIG!r}]\n"
-        f"model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint={str(payload)!r})))\n")
+        "model = dict(backbone=dict(init_cfg=dict(type='Pretrained', "
+        f"checkpoint={str(payload)!r})))\n")
     return {
         'tools/test.py': ('tools/test.py', [CONFIG, payload, '--work-dir', tmp / 'test',
                                             '--cfg-options',
@@ -82,7 +83,8 @@ def test_each_tool_refuses_each_payload_in_one_line(setting, entry, capsys):
         assert 'weights_only' not in line
         assert list(setting['markers'].iterdir()) == [], (entry, name, where)
     assert not (setting['tmp'] / 'model.onnx').exists()
-    assert not (setting['tmp'] / 'conv.pth').exists() and not (setting['tmp'] / 'drawn.png').exists()
+    for written in ('conv.pth', 'drawn.png'):
+        assert not (setting['tmp'] / written).exists()
 
 
 def test_the_line_as_printed_by_a_fresh_process(setting):

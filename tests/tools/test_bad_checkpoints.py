@@ -14,7 +14,8 @@ from .test_bad_inputs import call_tool
 
 CONFIG = str(REPO_ROOT / 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py')
 DETECTION = REPO_ROOT / 'configs/demo/ssdlite_mobilevitv3-xxs_1xb8-1000it_demo-coco-160x160.py'
-OTHER_VARIANT = REPO_ROOT / 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py'
+OTHER_VARIANT = (REPO_ROOT / 'configs/deeplabv3'
+                 / 'deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py')
 
 
 def save_model(config, path, edit=None):
