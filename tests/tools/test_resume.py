@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.registry import METRICS
 from torch.utils.data import Dataset
@@ -86,7 +87,7 @@ def test_killed_run_resumes_exactly(tmp_path, data_root):
 
 MAX_ITERS = 8  # checkpoints at 2, 4, 6, 8; the kills land in the save at iteration 4
 KEPT = {1: [8], 2: [6, 8], -1: [2, 4, 6, 8]}
-DELAYS = (0.0, 0.02, 0.05, 0.09, 0.14)  # seconds after "Saving checkpoint at 4 iterations"
+DELAYS = (0.0, 0.005, 0.015, 0.03, 0.06, 0.12)  # seconds after "Saving checkpoint at 4 ..."
 PHASES = ('before rename', 'after rename', 'after last_checkpoint')
 TEMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
 
@@ -116,6 +117,17 @@ class Points(Dataset):
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(i)
         return dict(x=torch.rand(8, generator=g), y=torch.tensor(i / 32))
+
+
+class PauseAfterSave(Hook):
+    """Keeps a run to be killed alive for a while after the save at iteration 4, so that a kill
+    timed from that save lands before the run ends even on a busy machine."""
+
+    priority = 'LOWEST'  # after the checkpoint hook
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == 4:
+            time.sleep(3.0)
 
 
 def make_runner(work_dir, max_keep, resume, **extra):
@@ -150,7 +162,7 @@ def _kill_self_at(phase):
     os.replace = replacing
 
 
-def start_training(work_dir, max_keep, resume=False, phase=None):
+def start_training(work_dir, max_keep, resume=False, phase=None, to_be_killed=False):
     """Train in a forked process (a real process to kill, without a new interpreter's start-up);
     returns its pid and a pipe carrying its log."""
     read, write = os.pipe()
@@ -163,7 +175,10 @@ def start_training(work_dir, max_keep, resume=False, phase=None):
             torch.set_num_threads(1)
             if phase:
                 _kill_self_at(phase)
-            make_runner(work_dir, max_keep, resume).train()
+            runner = make_runner(work_dir, max_keep, resume)
+            if to_be_killed:
+                runner.register_hook(PauseAfterSave())
+            runner.train()
             status = 0
         except BaseException:
             traceback.print_exc()
@@ -201,7 +216,8 @@ def wait_for(pid, read, kill_after=None, deadline=120.0):
 
 
 def run(work_dir, max_keep, resume=False, kill_after=None, phase=None):
-    pid, read = start_training(work_dir, max_keep, resume, phase)
+    pid, read = start_training(work_dir, max_keep, resume, phase,
+                               to_be_killed=kill_after is not None)
     return wait_for(pid, read, kill_after)
 
 
@@ -245,7 +261,7 @@ def resume_and_compare(work_dir, max_keep, reference):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize('max_keep', [1, 2, -1])
 def test_sigkill_during_a_save_loses_no_checkpoint(tmp_path, reference, max_keep):
-    """SIGKILL at a spread of delays after "Saving checkpoint", and at each step of the save:
+    """SIGKILL at six delays after "Saving checkpoint", and at each step of the save:
     every trial leaves a loadable checkpoint named by last_checkpoint, resumes, and ends with
     weights bit-identical to the uninterrupted run, the same checkpoints and no temporary file."""
     outcomes = []
