@@ -36,20 +36,21 @@ class SafeCheckpointRunner(Runner):
             hooks['checkpoint'] = dict(checkpoint, type='AtomicCheckpointHook')
         super().register_default_hooks(hooks)
 
-    def test(self) -> dict:
-        self._strict_load = True
-        return super().test()
-
-    def val(self) -> dict:
-        self._strict_load = True
-        return super().val()
-
-    def resume(self, filename: str, *args, **kwargs) -> None:
+    def _strictly(self, run, *args, **kwargs):
         strict, self._strict_load = self._strict_load, True
         try:
-            super().resume(filename, *args, **kwargs)
+            return run(*args, **kwargs)
         finally:
             self._strict_load = strict
+
+    def test(self) -> dict:
+        return self._strictly(super().test)
+
+    def val(self) -> dict:
+        return self._strictly(super().val)
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        self._strictly(super().resume, filename, *args, **kwargs)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)

@@ -10,10 +10,9 @@ import os.path as osp
 import time
 
 from make_demo_data import DEMO_SETS, make_demo_data  # the script's own folder is on sys.path
-from mmengine.config import DictAction
 
-from mvit3_dense.utils.runtime import (build_runner, check_data, format_metrics, leaf_datasets,
-                                       load_config)
+from mvit3_dense.utils.runtime import (CfgOptionsAction, build_runner, check_data, format_metrics,
+                                       leaf_datasets, load_config, tool_errors)
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -81,12 +80,14 @@ def main():
     parser.add_argument('configs', nargs='+', help='demo config files')
     parser.add_argument('--work-dir', default='work_dirs/demo', help='parent of the runs\' work dirs')
     parser.add_argument('--data-out', help='parent folder of the demo sets (default: from the config)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, key=value pairs')
     args = parser.parse_args()
     summary = []
     for config in args.configs:
-        before, after, times = run_demo(config, args.work_dir, args.data_out, args.cfg_options)
+        with tool_errors():
+            before, after, times = run_demo(config, args.work_dir, args.data_out,
+                                            args.cfg_options)
         summary.append((config, before, after, times))
     for config, before, after, times in summary:
         print(f'\n=== {config}')
