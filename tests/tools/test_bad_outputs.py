@@ -66,3 +66,6 @@ def test_onnx_export_is_readable_by_all_and_not_left_when_a_check_image_is_bad(t
     assert list(tmp_path.iterdir()) == [bad]
     status, _, _ = call_tool('tools/deployment/export_onnx.py', argv, capsys)
     assert status == 0 and stat.S_IMODE(out.stat().st_mode) == 0o644
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    assert session.get_modelmeta().custom_metadata_map['input_channel_order'] in ('RGB', 'BGR')

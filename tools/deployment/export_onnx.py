@@ -6,7 +6,8 @@
 Outputs: classifier ``logits``; DeepLabv3 ``logits`` at the input size (before the arg-max);
 SSDLite raw ``scores`` (background last) and ``boxes`` (regressions against the anchors) before
 decoding and NMS; with --backbone-only the backbone's feature maps. The input is the normalised
-image tensor (the data preprocessor's output).
+image tensor (the data preprocessor's output); the file's metadata_props state what that is
+(channel order, scaling, resizing, size: ``input_metadata`` of the config).
 """
 import argparse
 import os
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 
 from mvit3_dense.utils.checkpoint import load_model_weights
-from mvit3_dense.utils.export import export_onnx, export_wrapper, onnx_max_abs_diff
+from mvit3_dense.utils.export import (export_onnx, export_wrapper, input_metadata,
+                                      onnx_max_abs_diff)
 from mvit3_dense.utils.model_builder import build_model_from_config
 from mvit3_dense.utils.runtime import CfgOptionsAction, InputError, load_config, tool_errors
 
@@ -68,7 +70,7 @@ def image_tensor(image, model, shape):
 def export_and_check(args):
     # Inputs first: nothing is written when an image or the checkpoint cannot be used.
     images = {img: read_image(img) for img in args.image}
-    model, _ = build_model_from_config(load_config(args.config, args.cfg_options))
+    model, cfg = build_model_from_config(load_config(args.config, args.cfg_options))
     if args.checkpoint != 'none':
         load_model_weights(model, args.checkpoint)
     model.eval()
@@ -76,7 +78,7 @@ def export_and_check(args):
     checks = {'random input': torch.randn(1, 3, *args.shape)}
     checks.update({img: image_tensor(image, model, args.shape) for img, image in images.items()})
     path = export_onnx(wrapper, names, torch.randn(1, 3, *args.shape), args.out,
-                       dynamic=args.dynamic)
+                       dynamic=args.dynamic, metadata=input_metadata(cfg))
     try:
         os.chmod(path, 0o644)  # written through a private temporary file
         worst = 0.0
