@@ -60,7 +60,8 @@ def image_tensor(image, model, shape):
     image = mmcv.imresize(image, (shape[1], shape[0]))
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
     preprocessor = model.data_preprocessor
-    if getattr(preprocessor, '_channel_conversion', False):
+    # mmseg/mmdet preprocessors keep the swap in _channel_conversion, mmpretrain's in to_rgb.
+    if getattr(preprocessor, '_channel_conversion', False) or getattr(preprocessor, 'to_rgb', False):
         x = x[:, [2, 1, 0]]
     if getattr(preprocessor, '_enable_normalize', False):
         x = (x - preprocessor.mean.cpu()) / preprocessor.std.cpu()
