@@ -1,13 +1,15 @@
 """ONNX export of backbones, classifiers, DeepLabv3 and SSDLite models, checked with onnxruntime."""
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .atomic_io import atomic_write
+from .tensor_mode import TensorMode
 
 
 class BackboneOutputs(nn.Module):
@@ -21,27 +23,13 @@ class BackboneOutputs(nn.Module):
         return tuple(self.backbone(x))
 
 
-class ClassifierLogits(nn.Module):
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x, mode='tensor')
-
-
-class SegmentorLogits(nn.Module):
+class SegmentorLogits(TensorMode):
     """Per-pixel class logits at the input size (before the arg-max), as the segmentor computes
     them in ``encode_decode``: decode-head logits resized bilinearly with the head's
     ``align_corners``."""
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
     def forward(self, x):
-        logits = self.model(x, mode='tensor')
+        logits = super().forward(x)
         return F.interpolate(logits, size=x.shape[2:], mode='bilinear',
                              align_corners=self.model.decode_head.align_corners)
 
@@ -82,7 +70,7 @@ def export_wrapper(model, backbone_only=False):
     if isinstance(model, BaseDetector):
         return DetectorRawOutputs(model), ['scores', 'boxes']
     if isinstance(model, ImageClassifier):
-        return ClassifierLogits(model), ['logits']
+        return TensorMode(model), ['logits']
     raise TypeError(f'cannot export a {type(model).__name__}: expected an mmpretrain '
                     'ImageClassifier, an mmseg segmentor or an mmdet detector (or pass '
                     '--backbone-only)')
@@ -99,28 +87,20 @@ def export_onnx(wrapper, output_names, x, path, dynamic=False, opset=17,
     in the model's ``metadata_props``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     axes = None
     if dynamic:
         axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
         axes.update({name: {0: 'batch'} for name in output_names})
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad():
-            torch.onnx.export(wrapper.eval(), (x,), tmp, input_names=['input'],
-                              output_names=output_names, dynamic_axes=axes,
-                              opset_version=opset, dynamo=False)
-        if metadata:
-            import onnx
-            onnx_model = onnx.load(tmp)
-            onnx.helper.set_model_props(onnx_model, {str(k): str(v) for k, v in metadata.items()})
-            onnx.save(onnx_model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    import onnx
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(wrapper.eval(), (x,), buffer, input_names=['input'],
+                          output_names=output_names, dynamic_axes=axes, opset_version=opset,
+                          dynamo=False)
+    onnx_model = onnx.load_from_string(buffer.getvalue())
+    if metadata:
+        onnx.helper.set_model_props(onnx_model, {str(k): str(v) for k, v in metadata.items()})
+    atomic_write(onnx_model.SerializeToString(), path)
     return path
 
 

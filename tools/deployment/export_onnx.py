@@ -81,7 +81,6 @@ def export_and_check(args):
     path = export_onnx(wrapper, names, torch.randn(1, 3, *args.shape), args.out,
                        dynamic=args.dynamic, metadata=input_metadata(cfg))
     try:
-        os.chmod(path, 0o644)  # written through a private temporary file
         worst = 0.0
         for name, inputs in checks.items():
             diff = onnx_max_abs_diff(path, wrapper, inputs)
