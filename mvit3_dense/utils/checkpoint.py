@@ -27,6 +27,8 @@ import torch
 from .atomic_io import atomic_write
 
 PathLike = Union[str, os.PathLike]
+# The script that turns the authors' checkpoints into this project's (named in error messages).
+CONVERTER = 'tools/model_converters/cvnets2mmdense.py'
 
 
 class CheckpointError(RuntimeError):

@@ -25,9 +25,8 @@ from contextlib import contextmanager
 
 from mmengine.config import Config, DictAction
 
-from .checkpoint import CheckpointError
+from .checkpoint import CONVERTER, CheckpointError
 
-CONVERTER = 'tools/model_converters/cvnets2mmdense.py'
 
 # Dataset type -> how to obtain the data, added to the error for a missing data root.
 DATA_HINTS = {

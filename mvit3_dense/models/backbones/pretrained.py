@@ -1,7 +1,6 @@
 """Loading a ``Pretrained`` backbone checkpoint with errors that say what is wrong."""
-from ...utils.checkpoint import CheckpointError, extract_state_dict, load_checkpoint_file
-
-CONVERTER = 'tools/model_converters/cvnets2mmdense.py'
+from ...utils.checkpoint import (CONVERTER, CheckpointError, extract_state_dict,
+                                 load_checkpoint_file)
 
 
 def load_pretrained_backbone(backbone, checkpoint, prefix=None, arch_name=None):
