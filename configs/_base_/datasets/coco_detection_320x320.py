@@ -17,73 +17,40 @@ dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 input_size = 320
 backend_args = None
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True),
-    # Zoom-out canvas filled with the ImageNet mean colour (RGB), as mmdet's SSD configs.
-    dict(type='Expand', mean=[123.675, 116.28, 103.53], to_rgb=True, ratio_range=(1, 4)),
-    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
-        contrast_range=(0.5, 1.5),
-        saturation_range=(0.5, 1.5),
-        hue_delta=18),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
+# The steps both families share; only decoding and resizing differ.
+load_v1 = dict(type='LoadImageFromFile', backend_args=backend_args)
 # PIL decodes, without EXIF rotation (the authors' Image.open(...).convert('RGB'); mmcv hands the
 # image on as BGR, like cv2's), and resizes bicubic.
-train_pipeline_v2 = [
-    dict(
-        type='LoadImageFromFile',
-        imdecode_backend='pillow',
-        color_type='color_ignore_orientation',
-        backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Expand', mean=[123.675, 116.28, 103.53], to_rgb=True, ratio_range=(1, 4)),
-    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
-    dict(
-        type='Resize',
-        scale=(input_size, input_size),
-        keep_ratio=False,
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
-        contrast_range=(0.5, 1.5),
-        saturation_range=(0.5, 1.5),
-        hue_delta=18),
+load_v2 = dict(
+    type='LoadImageFromFile',
+    imdecode_backend='pillow',
+    color_type='color_ignore_orientation',
+    backend_args=backend_args)
+resize_v1 = dict(type='Resize', scale=(input_size, input_size), keep_ratio=False)
+resize_v2 = dict(resize_v1, backend='pillow', interpolation='bicubic')
+load_boxes = dict(type='LoadAnnotations', with_bbox=True)
+# Zoom-out canvas filled with the ImageNet mean colour (RGB), as mmdet's SSD configs.
+zoom_out = dict(type='Expand', mean=[123.675, 116.28, 103.53], to_rgb=True, ratio_range=(1, 4))
+iou_crop = dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3)
+flip = dict(type='RandomFlip', prob=0.5)
+photometric = dict(
+    type='PhotoMetricDistortion',
+    brightness_delta=32,
+    contrast_range=(0.5, 1.5),
+    saturation_range=(0.5, 1.5),
+    hue_delta=18)
+pack_test = dict(
+    type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+train_pipeline = [
+    load_v1, load_boxes, zoom_out, iou_crop, resize_v1, flip, photometric,
     dict(type='PackDetInputs')
 ]
-test_pipeline_v2 = [
-    dict(
-        type='LoadImageFromFile',
-        imdecode_backend='pillow',
-        color_type='color_ignore_orientation',
-        backend_args=backend_args),
-    dict(
-        type='Resize',
-        scale=(input_size, input_size),
-        keep_ratio=False,
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+test_pipeline = [load_v1, resize_v1, load_boxes, pack_test]
+train_pipeline_v2 = [
+    load_v2, load_boxes, zoom_out, iou_crop, resize_v2, flip, photometric,
+    dict(type='PackDetInputs')
 ]
+test_pipeline_v2 = [load_v2, resize_v2, load_boxes, pack_test]
 train_dataloader = dict(
     batch_size=32,
     num_workers=4,
