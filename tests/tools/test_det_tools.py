@@ -32,7 +32,11 @@ def test_missing_demo_coco_names_the_layout_and_the_generator(tmp_path):
     assert 'make_demo_data.py --out data/demo --task det' in message
 
 
-def _write_coco(path, images, anns):
+def _write_coco(path, images, anns, categories=None):
+    """A COCO json: images (id, h, w), anns (image id, category id, xyxy box), categories
+    (id, name), by default the demo classes with ids from 1."""
+    if categories is None:
+        categories = [(i + 1, name) for i, name in enumerate(CLASSES)]
     data = dict(
         images=[dict(id=i, file_name=f'{i}.jpg', height=h, width=w) for i, h, w in images],
         annotations=[
@@ -40,7 +44,7 @@ def _write_coco(path, images, anns):
                  area=(x2 - x1) * (y2 - y1), iscrowd=0)
             for k, (img, cat, (x1, y1, x2, y2)) in enumerate(anns, start=1)
         ],
-        categories=[dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)])
+        categories=[dict(id=i, name=name) for i, name in categories])
     path.write_text(json.dumps(data))
 
 
@@ -181,15 +185,7 @@ def test_demo_model_learns_a_handful_of_scenes(tmp_path):
 def _authors_metric(tmp_path, categories, anns, preds, images=((1, 100, 100), )):
     """MobileViTv3CocoMetric on hand-made ground truth; preds: per image (label, box, score)."""
     from mvit3_dense.evaluation import MobileViTv3CocoMetric
-    data = dict(
-        images=[dict(id=i, file_name=f'{i}.jpg', height=h, width=w) for i, h, w in images],
-        annotations=[
-            dict(id=k, image_id=img, category_id=cat, bbox=[x1, y1, x2 - x1, y2 - y1],
-                 area=(x2 - x1) * (y2 - y1), iscrowd=0)
-            for k, (img, cat, (x1, y1, x2, y2)) in enumerate(anns, start=1)
-        ],
-        categories=[dict(id=i, name=name) for i, name in categories])
-    (tmp_path / 'gt.json').write_text(json.dumps(data))
+    _write_coco(tmp_path / 'gt.json', images, anns, categories)
     metric = MobileViTv3CocoMetric(ann_file=str(tmp_path / 'gt.json'))
     metric.dataset_meta = dict(classes=tuple(name for _, name in sorted(categories)))
     for (img, _, _), image_preds in zip(images, preds):
