@@ -1,14 +1,30 @@
-"""The MobileViTv3 block in its two published forms (paper section 3, Figure 1).
+"""One MobileViT block for the whole family: MobileViTv1, MobileViTv2 and both MobileViTv3 forms.
 
-The paper changes the MobileViT block in four places, marked below:
-  (1) the local 3x3 convolution becomes depthwise;
-  (2) fusion is a 1x1 convolution (not 3x3);
-  (3) fusion takes the local and global features (not the block input and global features);
-  (4) the block input is added to the fusion output.
-``MobileViTv3BlockV1`` builds on the MobileViTv1 block (multi-head attention over tokens) and
-``MobileViTv3BlockV2`` on the MobileViTv2 block (separable linear attention).
+MobileViTv3 (paper section 3.1) is the MobileViT block with four changes, each a switch here:
+
+* ``depthwise_local``: (1) the local 3x3 conv is depthwise (MobileViTv1: a full 3x3 conv);
+* ``fusion_kernel``: (2) the fusion conv is 1x1 (MobileViTv1: 3x3);
+* ``fuse_local``: (3) fusion takes the local-representation output (MobileViTv1: the block
+  input) with the global features;
+* ``input_residual``: (4) the block input is added to the fusion output (MobileViTv1: not).
+
+The attention kind selects the code lineage the block follows in everything else:
+
+* ``'multihead'`` (MobileViTv1 code): tokens ``[B * P, N, d]``, multi-head attention, LayerNorm;
+  the folded global features are projected d -> C by ``conv_proj`` (+norm+act) and fused, after
+  it, with the other input by ``fusion`` (+norm+act): ``cat[other, projected global]``. A map
+  whose size is not a multiple of the patch is resized (bilinear, ``align_corners=False``) after
+  the local representation and resized back after folding.
+* ``'separable'`` (MobileViTv2 code): ``[B, d, P, N]``, separable linear attention,
+  GroupNorm(1). Without fusion (MobileViTv2), ``conv_proj`` d -> C (+norm, no activation) gives
+  the output. With fusion (MobileViTv3), one conv over ``cat[global, other]`` (+norm, no
+  activation) takes the place of that projection. A block input whose size is not a multiple of
+  the patch is resized (bilinear, ``align_corners=True``) and keeps that size.
+
+:data:`BLOCK_PRESETS` holds the four published blocks.
 """
 from collections import OrderedDict
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -16,6 +32,21 @@ from mmcv.cnn import ConvModule
 
 from .transformer import LinearTransformerLayer, TransformerLayer
 from .utils import patch_aligned_size, resize
+
+# The published blocks as settings of MobileViTBlock.
+BLOCK_PRESETS = {
+    # Apple ml-cvnets d38a116 cvnets/modules/mobilevit_block.py:32-50,180-200.
+    'mobilevitv1': dict(attention='multihead', depthwise_local=False, fusion_kernel=3,
+                        fuse_local=False, input_residual=False),
+    'mobilevitv3-v1': dict(attention='multihead', depthwise_local=True, fusion_kernel=1,
+                           fuse_local=True, input_residual=True),
+    # Apple ml-cvnets 84d992f cvnets/modules/mobilevit_block.py:403-446,639-660.
+    'mobilevitv2': dict(attention='separable', depthwise_local=True, fusion_kernel=None,
+                        fuse_local=False, input_residual=False),
+    'mobilevitv3-v2': dict(attention='separable', depthwise_local=True, fusion_kernel=1,
+                           fuse_local=True, input_residual=True),
+}
+BLOCK_OPTIONS = ('attention', 'depthwise_local', 'fusion_kernel', 'fuse_local', 'input_residual')
 
 
 def unfold_patches(x, patch_size):
@@ -34,53 +65,104 @@ def fold_patches(x, patch_size, height, width):
     return x.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels, height, width)
 
 
-def local_representation(channels, embed_dims, dilation, norm_cfg, act_cfg):
-    """Depthwise 3x3 conv (+norm+act) (change 1), then a plain 1x1 conv to the attention width."""
-    return nn.Sequential(OrderedDict(
-        conv_dw=ConvModule(channels, channels, 3, padding=dilation, dilation=dilation,
-                           groups=channels, norm_cfg=norm_cfg, act_cfg=act_cfg),
-        conv_pw=nn.Conv2d(channels, embed_dims, 1, bias=False)))
+class MobileViTBlock(nn.Module):
+    """MobileViT block with the MobileViTv3 changes as switches (see the module docstring).
 
-
-class MobileViTv3BlockV1(nn.Module):
-    """MobileViTv3 block built on MobileViTv1 (variants S, XS, XXS and their L2 forms).
-
-    Tokens are the pixels at the same position of every 2x2 patch; ``num_layers`` transformer
-    layers with multi-head attention run over them, then a final LayerNorm. Global features are
-    projected back to ``channels`` by a 1x1 conv (+norm+act) before fusion. A feature map whose
-    size is not a multiple of the patch is resized (bilinear) to one before unfolding and back to
-    its own size after folding, as the authors do.
+    Submodules: ``local_rep`` (``conv_dw`` depthwise or ``conv_3x3`` full 3x3 conv +norm+act,
+    then ``conv_pw`` 1x1 C -> d, no norm, no bias), ``global_rep`` (``num_layers`` attention
+    layers and a final norm), ``conv_proj`` where the lineage has one, ``fusion`` where
+    ``fusion_kernel`` is set.
 
     Args:
         channels (int): Input and output channels C.
-        embed_dims (int): Transformer width d.
-        ffn_dims (int): Transformer FFN hidden width.
-        num_layers (int): Number of transformer layers L.
-        num_heads (int): Attention heads. Defaults to 4, as in all published variants.
+        embed_dims (int): Attention width d.
+        ffn_dims (int): FFN hidden width.
+        num_layers (int): Number of attention layers L.
+        attention (str): ``'multihead'`` (MobileViTv1 lineage) or ``'separable'`` (MobileViTv2
+            lineage).
+        depthwise_local (bool): Change (1): depthwise local 3x3 conv.
+        fusion_kernel (int | None): Change (2): kernel of the fusion conv, 1 or 3; None for no
+            fusion conv (MobileViTv2).
+        fuse_local (bool): Change (3): fuse the local-representation output (d channels)
+            instead of the block input (C channels).
+        input_residual (bool): Change (4): add the block input to the output.
+        num_heads (int): Heads of multi-head attention. Defaults to 4.
         patch_size (int): Side of the square patch. Defaults to 2.
-        drop_rate (float): Dropout after attention and after the FFN.
-        attn_drop_rate (float): Dropout on attention weights.
-        ffn_drop_rate (float): Dropout inside the FFN.
+        dilation (int): Dilation of the local 3x3 conv.
+        drop_rate, attn_drop_rate, ffn_drop_rate (float): Dropout after attention and FFN, on
+            the attention weights, inside the FFN.
+        norm_cfg (dict): Norm of the convolutions. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to SiLU.
     """
 
-    def __init__(self, channels, embed_dims, ffn_dims, num_layers, num_heads=4, patch_size=2,
-                 drop_rate=0.0, attn_drop_rate=0.0, ffn_drop_rate=0.0,
-                 norm_cfg=dict(type='BN'), act_cfg=dict(type='SiLU')):
+    def __init__(self,
+                 channels: int,
+                 embed_dims: int,
+                 ffn_dims: int,
+                 num_layers: int,
+                 *,
+                 attention: str = 'multihead',
+                 depthwise_local: bool = True,
+                 fusion_kernel: Optional[int] = 1,
+                 fuse_local: bool = True,
+                 input_residual: bool = True,
+                 num_heads: int = 4,
+                 patch_size: int = 2,
+                 dilation: int = 1,
+                 drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0,
+                 ffn_drop_rate: float = 0.0,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='SiLU')):
         super().__init__()
+        if attention not in ('multihead', 'separable'):
+            raise ValueError(f"attention must be 'multihead' or 'separable', got {attention!r}")
+        if fusion_kernel not in (None, 1, 3):
+            raise ValueError(f'fusion_kernel must be 1, 3 or None (no fusion conv), '
+                             f'got {fusion_kernel!r}')
+        if fusion_kernel is None and fuse_local:
+            raise ValueError('fuse_local=True needs a fusion conv: set fusion_kernel to 1 or 3, '
+                             'or fuse_local=False')
+        self.attention = attention
+        self.depthwise_local = depthwise_local
+        self.fusion_kernel = fusion_kernel
+        self.fuse_local = fuse_local
+        self.input_residual = input_residual
         self.patch_size = patch_size
-        # The authors' v1-based code gives this block no dilation, even in de-strided stages.
-        self.local_rep = local_representation(channels, embed_dims, 1, norm_cfg, act_cfg)
-        self.global_rep = nn.Sequential(
-            *[TransformerLayer(embed_dims, ffn_dims, num_heads, drop_rate, attn_drop_rate,
-                               ffn_drop_rate, act_cfg) for _ in range(num_layers)],
-            nn.LayerNorm(embed_dims))
-        self.conv_proj = ConvModule(embed_dims, channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        # Changes (2) and (3): 1x1 fusion of [local, global].
-        self.fusion = ConvModule(embed_dims + channels, channels, 1, norm_cfg=norm_cfg,
-                                 act_cfg=act_cfg)
 
-    def forward(self, x):
-        local = self.local_rep(x)
+        conv_3x3 = ConvModule(channels, channels, 3, padding=dilation, dilation=dilation,
+                              groups=channels if depthwise_local else 1, norm_cfg=norm_cfg,
+                              act_cfg=act_cfg)
+        self.local_rep = nn.Sequential(OrderedDict([
+            ('conv_dw' if depthwise_local else 'conv_3x3', conv_3x3),
+            ('conv_pw', nn.Conv2d(channels, embed_dims, 1, bias=False))]))
+
+        other_channels = embed_dims if fuse_local else channels
+        if attention == 'multihead':
+            self.global_rep = nn.Sequential(
+                *[TransformerLayer(embed_dims, ffn_dims, num_heads, drop_rate, attn_drop_rate,
+                                   ffn_drop_rate, act_cfg) for _ in range(num_layers)],
+                nn.LayerNorm(embed_dims))
+            self.conv_proj = ConvModule(embed_dims, channels, 1, norm_cfg=norm_cfg,
+                                        act_cfg=act_cfg)
+            fusion_in, fusion_act = other_channels + channels, act_cfg
+        else:
+            self.global_rep = nn.Sequential(
+                *[LinearTransformerLayer(embed_dims, ffn_dims, drop_rate, attn_drop_rate,
+                                         ffn_drop_rate, act_cfg) for _ in range(num_layers)],
+                nn.GroupNorm(1, embed_dims))
+            self.conv_proj = None
+            if fusion_kernel is None:
+                self.conv_proj = ConvModule(embed_dims, channels, 1, norm_cfg=norm_cfg,
+                                            act_cfg=None)
+            fusion_in, fusion_act = embed_dims + other_channels, None
+        self.fusion = None
+        if fusion_kernel is not None:
+            self.fusion = ConvModule(fusion_in, channels, fusion_kernel,
+                                     padding=fusion_kernel // 2, norm_cfg=norm_cfg,
+                                     act_cfg=fusion_act)
+
+    def _global_multihead(self, local):
         height, width = local.shape[-2:]
         aligned = patch_aligned_size(height, width, self.patch_size)
         tokens = local if aligned == (height, width) else resize(local, aligned, False)
@@ -93,47 +175,27 @@ class MobileViTv3BlockV1(nn.Module):
         global_ = fold_patches(patches, self.patch_size, *aligned)
         if aligned != (height, width):
             global_ = resize(global_, (height, width), False)
-        out = self.fusion(torch.cat([local, self.conv_proj(global_)], dim=1))
-        return x + out  # change (4)
+        return global_
 
-
-class MobileViTv3BlockV2(nn.Module):
-    """MobileViTv3 block built on MobileViTv2 (width multipliers 0.5, 0.75, 1.0, ...).
-
-    Separable linear attention on ``[B, C, P, N]`` with GroupNorm(1) as the norm, a final norm,
-    then fusion of [global, local] by one 1x1 conv (+norm, no activation); there is no separate
-    projection of the global features. An input whose size is not a multiple of the patch is
-    resized (bilinear, align_corners=True) to one and keeps that size, as the authors do.
-
-    Args:
-        channels (int): Input and output channels C.
-        embed_dims (int): Attention width d.
-        ffn_dims (int): FFN hidden width.
-        num_layers (int): Number of attention layers L.
-        patch_size (int): Side of the square patch. Defaults to 2.
-        dilation (int): Dilation of the local depthwise conv (de-strided stages).
-        drop_rate, attn_drop_rate, ffn_drop_rate (float): Dropout rates (all 0 in the
-            published models).
-    """
-
-    def __init__(self, channels, embed_dims, ffn_dims, num_layers, patch_size=2, dilation=1,
-                 drop_rate=0.0, attn_drop_rate=0.0, ffn_drop_rate=0.0,
-                 norm_cfg=dict(type='BN'), act_cfg=dict(type='SiLU')):
-        super().__init__()
-        self.patch_size = patch_size
-        self.local_rep = local_representation(channels, embed_dims, dilation, norm_cfg, act_cfg)
-        self.global_rep = nn.Sequential(
-            *[LinearTransformerLayer(embed_dims, ffn_dims, drop_rate, attn_drop_rate,
-                                     ffn_drop_rate, act_cfg) for _ in range(num_layers)],
-            nn.GroupNorm(1, embed_dims))
-        # Changes (2) and (3): 1x1 fusion of [global, local].
-        self.fusion = ConvModule(2 * embed_dims, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
-
-    def forward(self, x):
-        aligned = patch_aligned_size(*x.shape[-2:], self.patch_size)
-        if aligned != tuple(x.shape[-2:]):
-            x = resize(x, aligned, True)
-        local = self.local_rep(x)
+    def _global_separable(self, local):
         patches = self.global_rep(unfold_patches(local, self.patch_size))
-        global_ = fold_patches(patches, self.patch_size, *aligned)
-        return x + self.fusion(torch.cat([global_, local], dim=1))  # change (4)
+        return fold_patches(patches, self.patch_size, *local.shape[-2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.attention == 'separable':
+            aligned = patch_aligned_size(*x.shape[-2:], self.patch_size)
+            if aligned != tuple(x.shape[-2:]):
+                x = resize(x, aligned, True)
+            local = self.local_rep(x)
+            global_ = self._global_separable(local)
+        else:
+            local = self.local_rep(x)
+            global_ = self._global_multihead(local)
+        if self.conv_proj is not None:
+            global_ = self.conv_proj(global_)
+        out = global_
+        if self.fusion is not None:
+            other = local if self.fuse_local else x
+            pair = [other, global_] if self.attention == 'multihead' else [global_, other]
+            out = self.fusion(torch.cat(pair, dim=1))
+        return x + out if self.input_residual else out
