@@ -1,15 +1,13 @@
-# ImageNet-1k as the authors' v2-based classification config reads it (the MobileViTv2 recipe):
-# images decoded by Pillow and converted to RGB (`Image.open(path).convert('RGB')`, ml-cvnets
-# 84d992f data/datasets/dataset_base.py:165; the arrays here are BGR until the data
+# ImageNet-1k as the authors' v2-based classification config reads it (the MobileViTv2 recipe), on
+# imagenet_256.py: images decoded by Pillow and converted to RGB (`Image.open(path).convert('RGB')`,
+# ml-cvnets 84d992f data/datasets/dataset_base.py:165; the arrays here are BGR until the data
 # preprocessor's to_rgb, so mmpretrain's colour transforms see the order they expect). Training:
 # random resized crop 256 (PIL bicubic), horizontal flip, RandAugment (torchvision's defaults: 2
 # operations at magnitude 9 of 30, black fill), random erasing with p = 0.25; MixUp / CutMix come
-# with the model's train_cfg. Evaluation: short side resized to 288 (PIL bicubic, long side
-# int()-truncated as mmpretrain's ResizeEdge does: image_pil.py:105-121), 256 centre crop with
-# floor offsets (image_pil.py:665-666; mmcv's CenterCrop rounds). A fixed 256 for training (their
-# `batch_sampler`); no mean/std normalisation (the data preprocessor only scales to [0, 1]).
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet'
+# with the model's train_cfg. Evaluation: PIL bicubic resizing (image_pil.py:105-121) and the
+# floor-offset centre crop (image_pil.py:665-666). A fixed 256 for training (their
+# `batch_sampler`).
+_base_ = ['./imagenet_256.py']
 train_pipeline = [
     # Pillow decoding, as in evaluation.
     dict(type='LoadImageFromFile', imdecode_backend='pillow',
@@ -37,18 +35,6 @@ test_pipeline = [
     dict(type='FloorCenterCrop', crop_size=256),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=255,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=255,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
+train_dataloader = dict(batch_size=255, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=255, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator

@@ -1,19 +1,13 @@
 # PASCAL VOC 2012 + SBD augmented training set, with the augmentation of the authors' v2-based
-# DeepLabv3 yamls. Images are read by PIL (RGB after the model's data_preprocessor) and resized
-# with PIL bicubic, as the authors' v2 code. What differs from them (mmseg offers no exact
-# counterpart):
-# - the authors add COCO images of VOC classes ("use_coco_data"); this uses SBD, as mmseg's voc12aug;
-# - random short-side resize in [256, 768] (long side at most 1024) is drawn from a 32-pixel grid
-#   (RandomChoiceResize);
-# - crops smaller than 512 are padded to 512 by the data preprocessor (image 0, label 255);
+# DeepLabv3 yamls: voc12aug-512x512_v1.py (data layout, datasets, evaluator; what both take from
+# mmseg instead of the authors: SBD for their COCO images, the 32-pixel grid of random scales,
+# padding of small crops) with the v2 family's input and augmentation. Images are read by PIL
+# (RGB after the model's data_preprocessor) and resized with PIL bicubic, as the authors' v2 code.
+# What differs from the v2 authors besides (mmseg offers no exact counterpart):
+# - random short-side resize in [256, 768] (long side at most 1024);
 # - mmseg's PhotoMetricDistortion and RandomRotate stand in for the authors' versions of them;
 # - the authors' random Gaussian noise has no 2-D mmseg transform and is left out.
-# Expected layout (mmseg's, see its docs/en/user_guides/2_dataset_prepare.md):
-#   data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,SegmentationClassAug}
-#   data/VOCdevkit/VOC2012/ImageSets/Segmentation/{train,aug,val}.txt
-dataset_type = 'PascalVOCDataset'
-data_root = 'data/VOCdevkit/VOC2012'
-crop_size = (512, 512)
+_base_ = ['./voc12aug-512x512_v1.py']
 # PIL decoding without EXIF rotation, as Image.open(...).convert('RGB') (v2 dataset_base.py:165).
 load_image = dict(
     type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation')
@@ -28,7 +22,7 @@ train_pipeline = [
         keep_ratio=True,
         backend='pillow',
         interpolation='bicubic'),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomCrop', crop_size=_base_.crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
     dict(type='RandomRotate', prob=1.0, degree=10, pad_val=0, seg_pad_val=255),
@@ -44,36 +38,10 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-dataset_train = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-    ann_file='ImageSets/Segmentation/train.txt',
-    pipeline=train_pipeline)
-dataset_aug = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-    ann_file='ImageSets/Segmentation/aug.txt',
-    pipeline=train_pipeline)
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='ConcatDataset', datasets=[dataset_train, dataset_aug]))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/val.txt',
-        pipeline=test_pipeline))
+# The v1 datasets and loaders with these pipelines (mmengine replaces lists whole, hence the
+# datasets restated from the base's dicts).
+dataset_train = dict(_base_.dataset_train, pipeline=train_pipeline)
+dataset_aug = dict(_base_.dataset_aug, pipeline=train_pipeline)
+train_dataloader = dict(batch_size=32, dataset=dict(datasets=[dataset_train, dataset_aug]))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# One confusion matrix over the set; mIoU is the authors' plain mean (mIoU_nanmean: mmseg's).
-val_evaluator = dict(type='ConfusionMatrixIoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
