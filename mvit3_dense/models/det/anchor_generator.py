@@ -1,9 +1,13 @@
 """The SSD anchors of the MobileViTv3 detectors, as an mmdet prior generator."""
 import math
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+from torch import Tensor
 
 from mmdet.registry import TASK_UTILS
+
+DeviceType = Union[str, torch.device]
 
 
 @TASK_UTILS.register_module()
@@ -39,8 +43,11 @@ class MobileViTv3SSDAnchorGenerator:
 
     use_box_type = False
 
-    def __init__(self, ratios=([2, 3], ) * 5 + ([2], ), scale_range=(0.1, 1.05),
-                 input_size=(320, 320), clip=True):
+    def __init__(self,
+                 ratios: Sequence[Sequence[float]] = ([2, 3], ) * 5 + ([2], ),
+                 scale_range: Tuple[float, float] = (0.1, 1.05),
+                 input_size: Tuple[int, int] = (320, 320),
+                 clip: bool = True) -> None:
         if len(ratios) < 1:
             raise ValueError('ratios needs one list of aspect ratios per feature level')
         self.ratios = [list(r) for r in ratios]
@@ -54,18 +61,18 @@ class MobileViTv3SSDAnchorGenerator:
         self.base_sizes = [self._base_sizes(i) for i in range(self.num_levels)]
 
     @property
-    def num_levels(self):
+    def num_levels(self) -> int:
         """int: number of feature maps the anchors are laid on."""
         return len(self.ratios)
 
     @property
-    def num_base_priors(self):
+    def num_base_priors(self) -> List[int]:
         """list[int]: anchors per location on each level."""
         return [len(sizes) for sizes in self.base_sizes]
 
     num_base_anchors = num_base_priors
 
-    def _base_sizes(self, level):
+    def _base_sizes(self, level: int) -> List[Tuple[float, float]]:
         """(w, h) fractions of the anchors of one location, in the authors' order."""
         s_min, s_max = self.min_sizes[level], self.max_sizes[level]
         sizes = [(s_min, s_min), (s_max, s_max)]
@@ -74,8 +81,11 @@ class MobileViTv3SSDAnchorGenerator:
             sizes += [(s_min * root, s_min / root), (s_min / root, s_min * root)]
         return sizes
 
-    def single_level_normalized_priors(self, featmap_size, level_idx, dtype=torch.float32,
-                                       device='cpu'):
+    def single_level_normalized_priors(self,
+                                       featmap_size: Tuple[int, int],
+                                       level_idx: int,
+                                       dtype: torch.dtype = torch.float32,
+                                       device: DeviceType = 'cpu') -> Tensor:
         """Anchors of one level as the authors return them: (cx, cy, w, h) fractions, clipped.
 
         Returns:
@@ -92,8 +102,12 @@ class MobileViTv3SSDAnchorGenerator:
             priors = priors.clamp(0., 1.)
         return priors.to(dtype)
 
-    def single_level_grid_priors(self, featmap_size, level_idx, dtype=torch.float32,
-                                 device='cuda', input_size=None):
+    def single_level_grid_priors(self,
+                                 featmap_size: Tuple[int, int],
+                                 level_idx: int,
+                                 dtype: torch.dtype = torch.float32,
+                                 device: DeviceType = 'cuda',
+                                 input_size: Optional[Tuple[int, int]] = None) -> Tensor:
         """Anchors of one level in pixels of the input, (x1, y1, x2, y2), in the authors' order."""
         height, width = input_size or self.input_size
         cx, cy, w, h = self.single_level_normalized_priors(
@@ -102,7 +116,11 @@ class MobileViTv3SSDAnchorGenerator:
                              (cx + w / 2) * width, (cy + h / 2) * height], -1)
         return boxes.to(dtype)
 
-    def grid_priors(self, featmap_sizes, dtype=torch.float32, device='cuda', input_size=None):
+    def grid_priors(self,
+                    featmap_sizes: List[Tuple[int, int]],
+                    dtype: torch.dtype = torch.float32,
+                    device: DeviceType = 'cuda',
+                    input_size: Optional[Tuple[int, int]] = None) -> List[Tensor]:
         """Anchors of every level in pixels, as mmdet's prior generators return them.
 
         Args:
@@ -122,13 +140,16 @@ class MobileViTv3SSDAnchorGenerator:
             for i, size in enumerate(featmap_sizes)
         ]
 
-    def valid_flags(self, featmap_sizes, pad_shape, device='cuda'):
+    def valid_flags(self,
+                    featmap_sizes: List[Tuple[int, int]],
+                    pad_shape: Tuple[int, ...],
+                    device: DeviceType = 'cuda') -> List[Tensor]:
         """All anchors are valid: the authors match and score every anchor of every level."""
         return [
             torch.ones(int(h) * int(w) * n, dtype=torch.bool, device=device)
             for (h, w), n in zip(featmap_sizes, self.num_base_priors)
         ]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ratios={self.ratios}, scale_range={self.scale_range}, '
                 f'input_size={self.input_size}, clip={self.clip})')

@@ -1,9 +1,12 @@
 """Box decoding of the MobileViTv3 SSD detectors."""
-from typing import Sequence
+from typing import Optional, Sequence, Union
 
 import torch
+from torch import Tensor
+
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import BaseBoxes
 
 
 @TASK_UTILS.register_module()
@@ -15,7 +18,11 @@ class SSDBoxCoder(DeltaXYWHBBoxCoder):
     very large boxes differ from theirs.
     """
 
-    def decode(self, bboxes, pred_bboxes, max_shape=None, wh_ratio_clip=1e-30):
+    def decode(self,
+               bboxes: Union[Tensor, BaseBoxes],
+               pred_bboxes: Tensor,
+               max_shape: Optional[Union[Sequence[int], Tensor, Sequence[Sequence[int]]]] = None,
+               wh_ratio_clip: float = 1e-30) -> Union[Tensor, BaseBoxes]:
         # exp(|log(1e-30)|) ~ 1e30: no practical bound, and no log(0).
         return super().decode(bboxes, pred_bboxes, max_shape, wh_ratio_clip)
 

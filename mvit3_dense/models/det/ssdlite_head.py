@@ -1,12 +1,15 @@
 """The SSDLite prediction head of the MobileViTv3 detectors, as an mmdet SSDHead."""
+from typing import List, Optional, Sequence, Tuple
+
 import torch
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from mmengine.structures import InstanceData
-from torch import nn
+from torch import Tensor, nn
 from torchvision.ops import batched_nms, nms
 
 from mmdet.models.dense_heads import SSDHead
 from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
 from .box_coder import decode_normalized
 
@@ -61,23 +64,26 @@ class MobileViTv3SSDHead(SSDHead):
             Default: (512, 256, 256, 128, 128, 64).
         norm_cfg (dict): Norm layer. Default: BN.
         act_cfg (dict): Activation of the projections. Default: ReLU.
-        **kwargs: Other arguments of :class:`SSDHead` (anchor_generator, bbox_coder, train_cfg,
-            test_cfg, init_cfg).
+        anchor_generator (dict): Prior generator. Default:
+            :class:`MobileViTv3SSDAnchorGenerator` with its defaults.
+        bbox_coder (dict): Box coder; only its ``target_stds`` are used to decode, its
+            ``target_means`` must be zeros. Default: variances 0.1 (centre) and 0.2 (size).
+        **kwargs: Other arguments of :class:`SSDHead` (train_cfg, test_cfg, init_cfg).
     """
 
     def __init__(self,
-                 num_classes=80,
-                 in_channels=(80, 128, 256, 128, 128, 64),
-                 proj_channels=(512, 256, 256, 128, 128, 64),
-                 norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'),
-                 anchor_generator=dict(type='MobileViTv3SSDAnchorGenerator'),
-                 bbox_coder=dict(
+                 num_classes: int = 80,
+                 in_channels: Sequence[int] = (80, 128, 256, 128, 128, 64),
+                 proj_channels: Sequence[int] = (512, 256, 256, 128, 128, 64),
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 anchor_generator: ConfigType = dict(type='MobileViTv3SSDAnchorGenerator'),
+                 bbox_coder: ConfigType = dict(
                      type='DeltaXYWHBBoxCoder',
                      target_means=[0., 0., 0., 0.],
                      target_stds=[0.1, 0.1, 0.2, 0.2],
                      clip_border=False),
-                 **kwargs):
+                 **kwargs) -> None:
         if len(proj_channels) != len(in_channels):
             raise ValueError(f'proj_channels ({len(proj_channels)}) and in_channels '
                              f'({len(in_channels)}) need one entry per feature map')
@@ -94,7 +100,7 @@ class MobileViTv3SSDHead(SSDHead):
         if self.test_cfg is not None:
             check_test_cfg(self.test_cfg)  # a config mistake fails when the model is built
 
-    def _init_layers(self):
+    def _init_layers(self) -> None:
         """Projections and predictors, one per map (see the class docstring)."""
         self.projections = nn.ModuleList()
         self.predictors = nn.ModuleList()
@@ -114,11 +120,11 @@ class MobileViTv3SSDHead(SSDHead):
                     proj, out_channels, 3, padding=1, norm_cfg=None, act_cfg=None,
                     dw_norm_cfg=self.norm_cfg))
 
-    def forward_raw(self, x):
+    def forward_raw(self, x: Sequence[Tensor]) -> List[Tensor]:
         """The predictors' outputs in the authors' channel layout, one tensor per map."""
         return [pred(proj(feat)) for feat, proj, pred in zip(x, self.projections, self.predictors)]
 
-    def forward(self, x):
+    def forward(self, x: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
         """Class scores (background last, mmdet's convention) and box deltas per map.
 
         Returns:
@@ -133,7 +139,10 @@ class MobileViTv3SSDHead(SSDHead):
             cls_scores.append(cls.reshape(n, anchors * self.cls_out_channels, h, w))
         return cls_scores, bbox_preds
 
-    def get_anchors(self, featmap_sizes, batch_img_metas, device='cuda'):
+    def get_anchors(self,
+                    featmap_sizes: List[Tuple[int, int]],
+                    batch_img_metas: List[dict],
+                    device: str = 'cuda') -> Tuple[List[List[Tensor]], List[List[Tensor]]]:
         """Anchors on the batch's input size (the same for every image) and their valid flags."""
         anchors = self.prior_generator.grid_priors(
             featmap_sizes, device=device, input_size=_input_size(batch_img_metas))
@@ -143,8 +152,14 @@ class MobileViTv3SSDHead(SSDHead):
         ]
         return [anchors] * len(batch_img_metas), flags
 
-    def predict_by_feat(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,
-                        cfg=None, rescale=False, with_nms=True):
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        batch_img_metas: Optional[List[dict]] = None,
+                        cfg: OptConfigType = None,
+                        rescale: bool = False,
+                        with_nms: bool = True) -> InstanceList:
         """Detections per image, as the authors' ``predict`` (see the class docstring).
 
         Returns:
@@ -178,7 +193,9 @@ class MobileViTv3SSDHead(SSDHead):
                 self._detections(probs, boxes, meta, input_size, cfg, rescale, with_nms))
         return results
 
-    def _detections(self, probs, boxes, img_meta, input_size, cfg, rescale, with_nms):
+    def _detections(self, probs: Tensor, boxes: Tensor, img_meta: dict,
+                    input_size: Tuple[int, int], cfg: ConfigType, rescale: bool,
+                    with_nms: bool) -> InstanceData:
         """Per-class selection and NMS of one image; ``boxes`` in fractions of the input."""
         score_thr = cfg.get('score_thr', 0.)
         nms_pre = cfg.get('nms_pre', -1)
@@ -252,7 +269,7 @@ def check_test_cfg(cfg: dict) -> dict:
     return cfg
 
 
-def _input_size(batch_img_metas):
+def _input_size(batch_img_metas: List[dict]) -> Tuple[int, int]:
     """(height, width) of the network input: the padded batch shape, else the image shape."""
     meta = batch_img_metas[0]
     return tuple(meta.get('batch_input_shape', meta.get('pad_shape', meta['img_shape']))[:2])

@@ -1,9 +1,12 @@
 """The extra feature maps of the MobileViTv3 SSDLite detectors, as an mmdet neck."""
+from typing import Sequence, Tuple
+
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from mmengine.model import BaseModule
-from torch import nn
+from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptMultiConfig
 
 
 @MODELS.register_module()
@@ -28,8 +31,13 @@ class MobileViTv3SSDNeck(BaseModule):
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
-    def __init__(self, in_channels, extra_channels=(256, 128, 128), global_channels=64,
-                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'), init_cfg=None):
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 extra_channels: Sequence[int] = (256, 128, 128),
+                 global_channels: int = 64,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.extra_layers = nn.ModuleList()
@@ -45,7 +53,7 @@ class MobileViTv3SSDNeck(BaseModule):
             ConvModule(channels, global_channels, 1, bias=False, norm_cfg=None, act_cfg=act_cfg))
         self.out_channels = self.in_channels + list(extra_channels) + [global_channels]
 
-    def forward(self, inputs):
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Backbone maps (strides 16, 32) -> the six maps the SSD head predicts from."""
         if len(inputs) != len(self.in_channels):
             raise ValueError(f'{len(self.in_channels)} backbone maps expected (out_indices), '

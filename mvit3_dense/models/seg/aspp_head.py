@@ -1,7 +1,9 @@
 """The DeepLabv3 head of the MobileViTv3 segmentation models, as an mmseg decode head."""
+from typing import List
+
 import torch
 from mmcv.cnn import ConvModule
-from torch import nn
+from torch import Tensor, nn
 
 from mmseg.models.decode_heads import ASPPHead
 from mmseg.models.utils import resize
@@ -12,8 +14,8 @@ from mmseg.registry import MODELS
 class MobileViTv3ASPPHead(ASPPHead):
     """DeepLabv3 head as the MobileViTv3 authors built it (cvnets ``deeplabv3`` seg head).
 
-    The branches (1x1 conv, plain dilated 3x3 convs, image pooling; each conv + BN + ReLU) are those of
-    :class:`mmseg.models.decode_heads.ASPPHead`. What differs, after the authors' code (see the
+    The branches (1x1 conv, plain dilated 3x3 convs, image pooling; each conv + BN + ReLU) are
+    those of :class:`mmseg.models.decode_heads.ASPPHead`. What differs, after the authors' code (see the
     reference ``heads.md`` and arXiv 2209.15159, Sec. 4.2):
 
     - The concatenated branches are projected by a **1x1** conv (+BN+ReLU), not mmseg's 3x3
@@ -21,8 +23,8 @@ class MobileViTv3ASPPHead(ASPPHead):
       published models.
     - The branches are concatenated in the authors' order (1x1, dilated 3x3s, image pool; mmseg puts
       the image pool first), so the authors' projection weights apply without permuting channels.
-    - The projection is followed by its own dropout, whose flavour depends on the code base: element-wise
-      ``nn.Dropout`` in the v1-based models, channel-wise ``nn.Dropout2d`` in the v2-based ones. The
+    - The projection is followed by its own dropout, whose flavour depends on the code base:
+      element-wise ``nn.Dropout`` in the v1-based models, channel-wise ``nn.Dropout2d`` in the v2-based ones. The
       dropout before the classifier (``dropout_ratio``, ``nn.Dropout2d`` in mmseg) is 0.1 in the
       v1-based models and absent (0) in the v2-based ones.
 
@@ -35,7 +37,10 @@ class MobileViTv3ASPPHead(ASPPHead):
 
     _DROPOUTS = dict(element=nn.Dropout, channel=nn.Dropout2d)
 
-    def __init__(self, aspp_dropout_ratio=0.1, aspp_dropout_type='element', **kwargs):
+    def __init__(self,
+                 aspp_dropout_ratio: float = 0.1,
+                 aspp_dropout_type: str = 'element',
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if aspp_dropout_type not in self._DROPOUTS:
             raise ValueError(f'aspp_dropout_type must be one of {sorted(self._DROPOUTS)}, '
@@ -49,7 +54,8 @@ class MobileViTv3ASPPHead(ASPPHead):
             act_cfg=self.act_cfg)
         self.aspp_dropout = self._DROPOUTS[aspp_dropout_type](aspp_dropout_ratio)
 
-    def _forward_feature(self, inputs):
+    def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
+        """The projected, dropped-out ASPP feature of the selected input map(s)."""
         x = self._transform_inputs(inputs)
         pooled = resize(self.image_pool(x), size=x.shape[2:], mode='bilinear',
                         align_corners=self.align_corners)

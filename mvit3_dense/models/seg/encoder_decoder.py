@@ -73,6 +73,9 @@ class MobileViTv3EncoderDecoder(EncoderDecoder):
                              align_corners=self.stride_align_corners)
 
     def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
+        """Segmentation of ``inputs`` (N, C, H, W) as the authors evaluate (see the class
+        docstring); each returned sample gets ``seg_logits`` and ``pred_sem_seg`` at its
+        ``ori_shape`` (the input's size when ``data_samples`` is None)."""
         if self.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError("MobileViTv3EncoderDecoder evaluates whole images as the authors: "
                              "set test_cfg=dict(mode='whole')")
