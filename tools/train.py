@@ -5,8 +5,10 @@
 import argparse
 import os
 
-from mvit3_dense.utils.runtime import (CfgOptionsAction, build_runner, explain_data_errors,
-                                       load_config, prepare_train_cfg, tool_errors)
+from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
+from mvit3_dense.utils.errors import explain_data_errors, tool_errors
+from mvit3_dense.utils.run_config import prepare_train_cfg
+from mvit3_dense.utils.runner_builder import build_runner
 
 
 def parse_args(argv=None):
@@ -32,8 +34,8 @@ def main(argv=None):
     args = parse_args(argv)
     with tool_errors():
         cfg = load_config(args.config, args.cfg_options)
-        cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume, args.amp,
-                                args.launcher)
+        cfg = prepare_train_cfg(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
+                                amp=args.amp, launcher=args.launcher)
         with explain_data_errors():
             build_runner(cfg).train()
 

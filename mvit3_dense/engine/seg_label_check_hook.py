@@ -5,7 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..utils.runtime import InputError
+from ..utils.errors import InputError
 
 
 @HOOKS.register_module()

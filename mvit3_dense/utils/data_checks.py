@@ -14,7 +14,8 @@ import os.path as osp
 import sys
 from typing import Iterable, List, Optional
 
-from .runtime import InputError, leaf_datasets
+from .errors import InputError
+from .input_checks import leaf_datasets
 
 
 def _dataset_class(dataset: dict) -> Optional[type]:

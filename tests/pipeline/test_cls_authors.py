@@ -26,7 +26,7 @@ from PIL import Image
 from mvit3_dense.converters.cvnets import convert_checkpoint_file
 from mvit3_dense.datasets.transforms.cls import FloorCenterCrop
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.runtime import load_config
+from mvit3_dense.utils.config_loader import load_config
 
 from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, run_tool
 

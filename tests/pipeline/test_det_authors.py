@@ -23,7 +23,7 @@ from mmdet.registry import DATASETS, MODELS
 from mvit3_dense.converters import convert_checkpoint_file
 from mvit3_dense.evaluation import MobileViTv3CocoMetric
 from mvit3_dense.evaluation.det_metric import STAT_NAMES
-from mvit3_dense.utils.runtime import load_config
+from mvit3_dense.utils.config_loader import load_config
 
 from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, missing_reference, reference_root, run_tool
 

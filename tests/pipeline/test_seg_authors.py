@@ -24,7 +24,7 @@ from PIL import Image
 from mvit3_dense.converters import convert_checkpoint_file
 from mvit3_dense.datasets.transforms.seg import ShortSideResize
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.runtime import load_config
+from mvit3_dense.utils.config_loader import load_config
 
 from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, missing_reference, reference_root, run_tool
 

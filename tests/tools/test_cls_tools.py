@@ -14,8 +14,9 @@ from mmengine.runner import Runner
 
 from mvit3_dense.converters.cvnets import convert_checkpoint_file
 from mvit3_dense.datasets import write_demo_imagenet
+from mvit3_dense.utils.config_loader import load_config
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.runtime import load_config, prepare_test_cfg
+from mvit3_dense.utils.run_config import prepare_test_cfg
 
 from ..conftest import REPO_ROOT as REPO, load_fixture, run_tool
 

@@ -13,7 +13,9 @@ from mmdet.registry import DATASETS, MODELS
 from PIL import Image
 
 from mvit3_dense.datasets import CLASSES, write_demo_coco
-from mvit3_dense.utils.runtime import InputError, check_data, load_config
+from mvit3_dense.utils.config_loader import load_config
+from mvit3_dense.utils.errors import InputError
+from mvit3_dense.utils.input_checks import check_data
 
 from ..conftest import REPO_ROOT as REPO, run_tool
 

@@ -14,8 +14,11 @@ from PIL import Image
 from mvit3_dense.datasets import write_demo_voc
 from mvit3_dense.datasets.demo_voc import DEMO_VOC_PALETTE
 from mvit3_dense.evaluation.seg_metric import ConfusionMatrixIoUMetric
-from mvit3_dense.utils.runtime import (CONVERTER, InputError, check_pretrained, load_config,
-                                       prepare_train_cfg)
+from mvit3_dense.utils.checkpoint import CONVERTER
+from mvit3_dense.utils.config_loader import load_config
+from mvit3_dense.utils.errors import InputError
+from mvit3_dense.utils.input_checks import check_pretrained
+from mvit3_dense.utils.run_config import prepare_train_cfg
 
 from ..conftest import REPO_ROOT as REPO, run_tool
 

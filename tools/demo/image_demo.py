@@ -16,8 +16,9 @@ import mmcv
 from mmengine.model import revert_sync_batchnorm
 
 from mvit3_dense.utils.checkpoint import load_model_weights
-from mvit3_dense.utils.runtime import (CfgOptionsAction, leaf_datasets, load_config,
-                                       tool_errors)
+from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
+from mvit3_dense.utils.errors import tool_errors
+from mvit3_dense.utils.input_checks import leaf_datasets
 
 
 def parse_args(argv=None):

@@ -11,8 +11,11 @@ import time
 
 from make_demo_data import DEMO_SETS, make_demo_data  # the script's own folder is on sys.path
 
-from mvit3_dense.utils.runtime import (CfgOptionsAction, build_runner, check_data, format_metrics,
-                                       leaf_datasets, load_config, tool_errors)
+from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
+from mvit3_dense.utils.errors import tool_errors
+from mvit3_dense.utils.input_checks import check_data, leaf_datasets
+from mvit3_dense.utils.metric_format import format_metrics
+from mvit3_dense.utils.runner_builder import build_runner
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 

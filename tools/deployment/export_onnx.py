@@ -21,7 +21,8 @@ from mvit3_dense.utils.checkpoint import load_model_weights
 from mvit3_dense.utils.export import (export_onnx, export_wrapper, input_metadata,
                                       onnx_max_abs_diff)
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.runtime import CfgOptionsAction, InputError, load_config, tool_errors
+from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
+from mvit3_dense.utils.errors import InputError, tool_errors
 
 TOLERANCE = 1e-4
 
