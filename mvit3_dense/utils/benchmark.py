@@ -1,14 +1,31 @@
 """Latency, throughput and peak memory of a model next to baselines timed in the same process.
 
 Wall-clock figures are noisy on small shared machines, so every figure is reported together with
-its ratio to a baseline measured in the same run, with the runs of all models interleaved.
+its ratio to the model it is compared with, measured in the same run: the runs of all models are
+interleaved round by round (the order rotating from round to round), and each ratio comes with
+the spread of the per-round ratios, not only the ratio of the medians.
+
+Timing follows the MobileViTv3 authors' latency script (micronDLA/MobileViTv3
+MobileViTv3-v1/main_latency.py): warm-up runs, then on CUDA one pair of CUDA events around each
+forward and a synchronize before reading the elapsed time (lines 51-71); mixed precision is
+``torch.autocast`` fp16 on CUDA as in ml-cvnets' benchmark (84d992f main_benchmark.py:30-35,
+55-59). On CPU each run is timed with ``time.perf_counter``.
 """
 import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    'MMPRETRAIN_BASELINE', 'TIMM_BASELINE', 'Measurement', 'Ratio', 'PerfCounterTimer',
+    'CudaEventTimer', 'make_timer', 'nearest_baselines', 'prepare', 'make_step', 'peak_memory',
+    'benchmark', 'ratio', 'format_results', 'backbone_of', 'SegLogitsAtInputSize'
+]
 
 # The nearest MobileViT an OpenMMLab user would otherwise pick (mmpretrain has v1 only), and
 # timm's v1 / v2 models, per variant.
@@ -18,25 +35,99 @@ MMPRETRAIN_BASELINE = {'s': 'small', 'xs': 'x_small', 'xxs': 'xx_small', 's-l2':
 TIMM_BASELINE = {'s': 'mobilevit_s', 'xs': 'mobilevit_xs', 'xxs': 'mobilevit_xxs',
                  's-l2': 'mobilevit_s', 'xs-l2': 'mobilevit_xs', 'xxs-l2': 'mobilevit_xxs',
                  '1.0': 'mobilevitv2_100', '0.75': 'mobilevitv2_075', '0.5': 'mobilevitv2_050'}
+_AUTOCAST = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 @dataclass
 class Measurement:
+    """The timed runs of one model (seconds, in round order)."""
     name: str
-    latencies: list
+    latencies: List[float]
     batch: int
     peak_bytes: int
+    params: Optional[int] = None
 
     @property
-    def median_ms(self):
+    def median_ms(self) -> float:
         return statistics.median(self.latencies) * 1e3
 
     @property
-    def images_per_s(self):
+    def min_ms(self) -> float:
+        return min(self.latencies) * 1e3
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.latencies) * 1e3
+
+    @property
+    def images_per_s(self) -> float:
         return self.batch / statistics.median(self.latencies)
 
 
-def nearest_baselines(arch):
+@dataclass
+class Ratio:
+    """How much faster ``ours`` ran than ``baseline``: above 1, ours is faster.
+
+    ``median``: the baseline's median time over ours. ``low``/``high``: the smallest and largest
+    of the per-round ratios (baseline time / our time in the same round).
+    """
+    ours: str
+    baseline: str
+    median: float
+    low: float
+    high: float
+
+
+class PerfCounterTimer:
+    """Seconds of one step by ``time.perf_counter``, with ``synchronize`` (if any) on both sides."""
+    description = 'time.perf_counter'
+
+    def __init__(self, synchronize: Optional[Callable[[], None]] = None):
+        self.synchronize = synchronize
+
+    def __call__(self, step: Callable, x: torch.Tensor) -> float:
+        if self.synchronize is not None:
+            self.synchronize()
+        start = time.perf_counter()
+        step(x)
+        if self.synchronize is not None:
+            self.synchronize()
+        return time.perf_counter() - start
+
+
+class CudaEventTimer:
+    """Seconds of one step between two CUDA events, read after a synchronize.
+
+    As the authors' latency script does (main_latency.py:51-52 events with timing, :65-70 record,
+    forward, record, synchronize, ``elapsed_time``); the queue is also drained before the start
+    event so that one model's runs never overlap the next one's. ``event_factory`` and
+    ``synchronize`` default to ``torch.cuda``'s.
+    """
+    description = 'CUDA events'
+
+    def __init__(self, event_factory: Optional[Callable[[], object]] = None,
+                 synchronize: Optional[Callable[[], None]] = None):
+        if event_factory is None:
+            event_factory = lambda: torch.cuda.Event(enable_timing=True)  # noqa: E731
+        self.synchronize = synchronize or torch.cuda.synchronize
+        self.start = event_factory()
+        self.end = event_factory()
+
+    def __call__(self, step: Callable, x: torch.Tensor) -> float:
+        self.synchronize()
+        self.start.record()
+        step(x)
+        self.end.record()
+        self.synchronize()
+        return self.start.elapsed_time(self.end) / 1e3  # elapsed_time is in milliseconds
+
+
+def make_timer(device: str) -> Callable[[Callable, torch.Tensor], float]:
+    """CUDA events on ``'cuda'``, ``time.perf_counter`` otherwise."""
+    return CudaEventTimer() if device == 'cuda' else PerfCounterTimer()
+
+
+def nearest_baselines(arch: str) -> Dict[str, nn.Module]:
     """Backbones to compare with: mmpretrain's MobileViT always, timm's when installed."""
     from mmpretrain.models import MobileViT
     key = str(arch)
@@ -53,7 +144,8 @@ def nearest_baselines(arch):
     return baselines
 
 
-def prepare(model, device, channels_last=False, compile_model=False):
+def prepare(model: nn.Module, device: str, channels_last: bool = False,
+            compile_model: bool = False) -> nn.Module:
     model = model.to(device)
     model.eval()  # not chained: some backbones' train() returns None
     if channels_last:
@@ -63,46 +155,71 @@ def prepare(model, device, channels_last=False, compile_model=False):
     return model
 
 
-def make_step(model, mode, dtype, device):
-    """A zero-argument callable doing one inference forward, or one training step."""
-    autocast = (torch.autocast(device_type=device, dtype=torch.bfloat16)
-                if dtype == 'bf16' else nullcontext())
+def _tensors(outputs) -> List[torch.Tensor]:
+    """Every tensor of a (nested) tuple / list / dict of outputs."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    return [t for o in outputs for t in _tensors(o)]
+
+
+def make_step(model: nn.Module, mode: str, dtype: str, device: str) -> Callable:
+    """A one-argument callable doing one inference forward, or one training step.
+
+    ``dtype``: ``'fp32'``, or ``'bf16'`` / ``'fp16'`` under ``torch.autocast``. A training step is
+    forward, a loss (the mean of every output), backward and an AdamW step; with fp16 the loss is
+    scaled (``torch.amp.GradScaler``), as mixed-precision training does.
+    """
+    if dtype not in ('fp32', *_AUTOCAST):
+        raise ValueError(f'dtype must be fp32, bf16 or fp16, got {dtype!r}')
+    device_type = 'cuda' if str(device).startswith('cuda') else 'cpu'
+
+    def autocast():
+        if dtype == 'fp32':
+            return nullcontext()
+        return torch.autocast(device_type=device_type, dtype=_AUTOCAST[dtype])
+
     if mode == 'infer':
 
         def step(x):
-            with torch.no_grad(), autocast:
+            with torch.no_grad(), autocast():
                 return model(x)
 
         return step
+    if mode != 'train':
+        raise ValueError(f'mode must be infer or train, got {mode!r}')
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == 'fp16')
 
     def train_step(x):
-        with autocast:
+        with autocast():
             outs = model(x)
-        outs = outs if isinstance(outs, (tuple, list)) else [outs]
-        loss = sum(o.float().mean() for o in outs)
+        loss = sum(o.float().mean() for o in _tensors(outs) if o.is_floating_point())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return loss
 
     return train_step
 
 
-def _sync(device):
+def _sync(device: str):
     if device == 'cuda':
         torch.cuda.synchronize()
 
 
-def peak_memory(step, x, device):
+def peak_memory(step: Callable, x: torch.Tensor, device: str) -> int:
     """Peak bytes that one step holds at once beyond what existed before it.
 
     CUDA: the allocator's peak. CPU: replays the profiler's allocation (+) and free (-) records
     of the step in time order and takes the largest running total.
     """
     if device == 'cuda':
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step(x)
@@ -118,37 +235,88 @@ def peak_memory(step, x, device):
     return peak
 
 
-def benchmark(models, x, device='cpu', warmup=3, iters=10):
-    """Time every ``{name: step}`` on input ``x``, interleaving their runs round by round."""
+def benchmark(models: Dict[str, Callable], x: torch.Tensor, device: str = 'cpu',
+              warmup: int = 3, iters: int = 10,
+              timer: Optional[Callable[[Callable, torch.Tensor], float]] = None,
+              memory: bool = True, params: Optional[Dict[str, int]] = None) -> List[Measurement]:
+    """Time every ``{name: step}`` on input ``x``, interleaving their runs round by round.
+
+    Each model first runs ``warmup`` times. Round ``r`` then runs every model once, starting with
+    model ``r mod n`` (so that no model always follows the same one). ``timer(step, x)`` returns
+    seconds (default: :func:`make_timer`). With ``memory``, one more run per model measures its
+    peak memory.
+    """
+    if iters < 1:
+        raise ValueError(f'iters must be at least 1, got {iters}')
+    timer = timer or make_timer(device)
+    names = list(models)
     for step in models.values():
         for _ in range(warmup):
             step(x)
     _sync(device)
-    latencies = {name: [] for name in models}
-    for _ in range(iters):
-        for name, step in models.items():
-            _sync(device)
-            start = time.perf_counter()
-            step(x)
-            _sync(device)
-            latencies[name].append(time.perf_counter() - start)
-    return [Measurement(name, latencies[name], x.shape[0], peak_memory(step, x, device))
-            for name, step in models.items()]
+    latencies: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(iters):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            latencies[name].append(timer(models[name], x))
+    params = params or {}
+    return [Measurement(name, latencies[name], x.shape[0],
+                        peak_memory(models[name], x, device) if memory else 0,
+                        params.get(name)) for name in names]
 
 
-def format_results(results, reference):
-    """A table with each model's figures and its speed relative to ``reference``."""
-    ref = next(r for r in results if r.name == reference)
-    header = f'{"model":<40}{"median ms":>11}{"images/s":>10}{"peak MB":>10}{"speed vs " + "ref":>14}'
+def ratio(results: Sequence[Measurement], ours: str, baseline: str) -> Ratio:
+    """``baseline``'s time over ``ours``'s: of the medians, and the range over paired rounds."""
+    by_name = {r.name: r for r in results}
+    mine, theirs = by_name[ours], by_name[baseline]
+    per_round = [b / a for a, b in zip(mine.latencies, theirs.latencies)]
+    return Ratio(ours, baseline, theirs.median_ms / mine.median_ms, min(per_round),
+                 max(per_round))
+
+
+def format_results(results: Sequence[Measurement], pairs: Dict[str, str]) -> str:
+    """A table of every model's figures, then each ``{baseline: ours}`` pair's speed ratio."""
+    header = (f'{"model":<46}{"median ms":>10}{"min ms":>9}{"max ms":>9}{"images/s":>10}'
+              f'{"peak MB":>9}{"params":>11}')
     lines = [header, '-' * len(header)]
     for r in results:
-        speed = ref.median_ms / r.median_ms
-        lines.append(f'{r.name:<40}{r.median_ms:>11.2f}{r.images_per_s:>10.1f}'
-                     f'{r.peak_bytes / 2**20:>10.1f}{speed:>13.2f}x')
-    lines.append(f'speed vs ref = median latency of "{reference}" / median latency of the row '
-                 '(above 1: faster than it).')
+        params = f'{r.params:,}' if r.params is not None else '-'
+        lines.append(f'{r.name:<46}{r.median_ms:>10.2f}{r.min_ms:>9.2f}{r.max_ms:>9.2f}'
+                     f'{r.images_per_s:>10.1f}{r.peak_bytes / 2**20:>9.1f}{params:>11}')
+    if pairs:
+        lines += ['', 'ours faster by (baseline time / our time; above 1: ours is faster): '
+                  'ratio of the medians [lowest, highest per-round ratio]']
+        for baseline, ours in pairs.items():
+            q = ratio(results, ours, baseline)
+            lines.append(f'{ours} vs {baseline}: {q.median:.2f}x [{q.low:.2f}, {q.high:.2f}]')
     return '\n'.join(lines)
 
 
-def backbone_of(model):
+def backbone_of(model: nn.Module) -> nn.Module:
     return model.backbone if hasattr(model, 'backbone') else model
+
+
+class SegLogitsAtInputSize(nn.Module):
+    """An mmseg segmentor's network forward with its logits resized to the input size.
+
+    The authors' DeepLabv3 up-samples its logits to the input inside the model (ml-cvnets
+    cvnets/models/segmentation/heads/base_seg_head.py, ``upsample_seg_out``), and mmseg does the
+    same resize in its loss and its prediction; timing ``mode='tensor'`` alone would leave it out.
+    In training mode the auxiliary head runs as well, as in a training step of either code.
+    """
+
+    def __init__(self, segmentor: nn.Module):
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, x: torch.Tensor):
+        seg = self.segmentor
+        feats = seg.extract_feat(x)
+        logits = seg.decode_head.forward(feats)
+        logits = F.interpolate(logits, size=x.shape[2:], mode='bilinear',
+                               align_corners=seg.decode_head.align_corners)
+        if not (self.training and getattr(seg, 'with_auxiliary_head', False)):
+            return logits
+        heads = seg.auxiliary_head
+        heads = heads if isinstance(heads, nn.ModuleList) else [heads]
+        return (logits, *[head.forward(feats) for head in heads])

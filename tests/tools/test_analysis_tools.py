@@ -22,15 +22,33 @@ def test_get_flops_takes_a_shape():
     assert total[1] == '1,249,448' and float(total[3].rstrip('M')) < 287.4 / 3
 
 
-def test_benchmark_times_backbone_model_and_baseline():
+def test_benchmark_times_backbone_model_and_baselines():
     out = run_tool('tools/analysis_tools/benchmark.py', XXS_VOC, '--shape', '64', '64',
-                   '--warmup', '0', '--iters', '1', '--batch', '2')
+                   '--warmup', '0', '--iters', '2', '--batch', '2', '--device', 'cpu')
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
+    assert lines[0].startswith('infer, batch 2, 64x64, fp32, cpu (timed with time.perf_counter)')
     start = next(i for i, line in enumerate(lines) if line.startswith('model'))
-    names = [line.rsplit(None, 4)[0] for line in lines[start + 2:start + 5]]
-    assert names[0] == 'mvit3_dense MobileViTv3-xxs backbone'
-    assert names[1].startswith('whole model (')
-    assert names[2] == 'mmpretrain MobileViT-xx_small'
-    assert lines[0].startswith('infer, batch 2, 64x64, fp32, cpu')
-    assert lines[start + 2].endswith('1.00x')
+    end = lines.index('', start)
+    rows = {line.rsplit(None, 6)[0]: line.rsplit(None, 6)[1:] for line in lines[start + 2:end]}
+    assert list(rows)[:3] == ['mvit3_dense MobileViTv3-xxs backbone',
+                              'mvit3_dense MobileViTv3EncoderDecoder',
+                              'mmpretrain MobileViT-xx_small']
+    # parameter counts: backbone, DeepLabv3 (the authors' 1,956,309), mmpretrain's xx_small
+    assert [r[-1] for r in list(rows.values())[:3]] == ['669,888', '1,956,309', '951,024']
+    assert 'mvit3_dense MobileViTv3-xxs backbone vs mmpretrain MobileViT-xx_small: ' in (
+        lines[end + 2])
+
+
+def test_benchmark_refuses_fp16_on_cpu_and_a_missing_authors_checkout(tmp_path):
+    out = run_tool('tools/analysis_tools/benchmark.py', XXS_VOC, '--dtype', 'fp16',
+                   '--device', 'cpu')
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == (
+        'error: --dtype fp16 is CUDA mixed precision; on CPU use --dtype bf16')
+    out = run_tool('tools/analysis_tools/benchmark.py', XXS_VOC, '--device', 'cpu',
+                   '--authors-code', tmp_path)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: --authors-code {tmp_path}: {tmp_path}/v1 is not a checkout')
+    assert last.endswith(f'prepare_authors_code.sh {tmp_path}')
