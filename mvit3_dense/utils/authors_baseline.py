@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 __all__ = [
-    'AUTHORS_COMMITS', 'AuthorsSpec', 'authors_spec', 'family_of', 'load_authors_model',
+    'AUTHORS_COMMITS', 'MOBILEVITV3_COMMIT', 'TASKS', 'AuthorsSpec', 'authors_spec', 'family_of', 'load_authors_model',
     'AuthorsBackbone', 'AuthorsNetwork', 'count_parameters'
 ]
 
