@@ -1,9 +1,73 @@
-"""Loading a ``Pretrained`` backbone checkpoint with errors that say what is wrong."""
+"""Loading a ``Pretrained`` backbone checkpoint with errors that say what is wrong.
+
+Also home of :func:`compare_state_dicts`, the one missing / unexpected / shape check used by this
+loader and by the checkpoint converters (``mvit3_dense.converters``). It lives here, in a module
+that imports nothing of the package but ``utils.checkpoint``, so both can import it without an
+import circle.
+"""
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
 from ...utils.checkpoint import (CONVERTER, CheckpointError, extract_state_dict,
                                  load_checkpoint_file)
 
+Shape = Tuple[int, ...]
+ShapeLike = Union[torch.Tensor, Sequence[int]]
 
-def load_pretrained_backbone(backbone, checkpoint, prefix=None, arch_name=None):
+__all__ = ['StateDictDiff', 'compare_state_dicts', 'load_pretrained_backbone']
+
+
+@dataclass(frozen=True)
+class StateDictDiff:
+    """How a set of tensors differs from the expected one (keys in their tables' order)."""
+    missing: Tuple[str, ...]
+    unexpected: Tuple[str, ...]
+    mismatched: Tuple[Tuple[str, Shape, Shape], ...]  # (key, expected shape, found shape)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self) -> str:
+        """One line: the count of each kind of difference with its first example."""
+        parts = []
+        if self.missing:
+            parts.append(f'{len(self.missing)} tensors missing (e.g. {self.missing[0]})')
+        if self.unexpected:
+            parts.append(f'{len(self.unexpected)} unexpected tensors (e.g. {self.unexpected[0]})')
+        if self.mismatched:
+            key, expected, found = self.mismatched[0]
+            parts.append(f'{len(self.mismatched)} shape mismatches (e.g. {key}: expected '
+                         f'{expected}, found {found})')
+        return '; '.join(parts)
+
+
+def _shape(value: ShapeLike) -> Shape:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else tuple(value)
+
+
+def compare_state_dicts(expected: Mapping[str, ShapeLike], found: Mapping[str, ShapeLike], *,
+                        ignore_unexpected: Tuple[str, ...] = ()) -> StateDictDiff:
+    """Compare two ``{key: tensor or shape}`` tables.
+
+    Args:
+        expected: what the target holds (e.g. ``model.state_dict()``).
+        found: what is offered for it (e.g. converted or loaded tensors).
+        ignore_unexpected: key prefixes of ``found`` that may be left unused.
+    """
+    missing = tuple(k for k in expected if k not in found)
+    unexpected = tuple(k for k in found if k not in expected and not k.startswith(
+        ignore_unexpected))
+    mismatched = tuple((k, _shape(v), _shape(found[k])) for k, v in expected.items()
+                       if k in found and _shape(v) != _shape(found[k]))
+    return StateDictDiff(missing, unexpected, mismatched)
+
+
+def load_pretrained_backbone(backbone: nn.Module, checkpoint: str, prefix: Optional[str] = None,
+                             arch_name: Optional[str] = None) -> None:
     """Load ``checkpoint`` into ``backbone``, refusing anything but its own variant's weights.
 
     ``prefix`` selects the backbone's tensors in a whole-model checkpoint (e.g. ``'backbone.'``).
@@ -29,15 +93,10 @@ def load_pretrained_backbone(backbone, checkpoint, prefix=None, arch_name=None):
     meta = raw.get('meta', {}) if isinstance(raw, dict) else {}
     found = f"MobileViTv3-{meta['arch']}" if isinstance(meta, dict) and 'arch' in meta else \
         'another MobileViTv3 variant'
-    missing = [k for k in expected if k not in state_dict]
-    wrong = [k for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
-    extra = [k for k in state_dict if k not in expected and not k.startswith('conv_1x1_exp.')]
-    if missing or wrong or extra:
-        detail = (f'{len(wrong)} shape mismatches (e.g. {wrong[0]})' if wrong else
-                  f'{len(missing)} tensors missing (e.g. {missing[0]})' if missing else
-                  f'{len(extra)} unexpected tensors (e.g. {extra[0]})')
+    diff = compare_state_dicts(expected, state_dict, ignore_unexpected=('conv_1x1_exp.', ))
+    if not diff.ok:
         raise CheckpointError(
             f'{checkpoint} holds {found} weights, which do not fit this MobileViTv3-'
-            f'{arch_name or "?"} backbone: {detail}. Use a checkpoint converted from the same '
-            f'variant ({CONVERTER} checks this), or change the arch.')
+            f'{arch_name or "?"} backbone: {diff.describe()}. Use a checkpoint converted from the '
+            f'same variant ({CONVERTER} checks this), or change the arch.')
     backbone.load_state_dict({k: state_dict[k] for k in expected}, strict=True)
