@@ -1,3 +1,11 @@
-from .cvnets import Conversion, ConversionError, convert_checkpoint_file, convert_classifier
+"""Checkpoint converters into this project's models.
 
-__all__ = ["Conversion", "ConversionError", "convert_checkpoint_file", "convert_classifier"]
+Public API: :func:`convert` (a checkpoint file or state dict -> :class:`Conversion`) and
+:func:`convert_checkpoint_file` (the same, written to a file). ``SOURCES`` lists the checkpoint
+formats; :data:`KINDS` the targets.
+"""
+from .api import SOURCES, convert, convert_checkpoint_file, find_config
+from .base import KINDS, Conversion, ConversionError, Source, SourceTensors
+
+__all__ = ['KINDS', 'SOURCES', 'Conversion', 'ConversionError', 'Source', 'SourceTensors',
+           'convert', 'convert_checkpoint_file', 'find_config']

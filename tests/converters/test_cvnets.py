@@ -7,7 +7,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import mvit3_dense  # noqa: F401
-from mvit3_dense.converters import ConversionError, convert_checkpoint_file, convert_classifier
+from mvit3_dense.converters import Conversion, ConversionError, convert, convert_checkpoint_file
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.checkpoint import CheckpointError
 
@@ -71,34 +71,44 @@ def test_backbone_checkpoint_loads_through_init_cfg(reference_dir, tmp_path):
 
 def test_round_trip_keeps_every_tensor(reference_dir):
     source = load_fixture(reference_dir, 'mobilevitv3_0.5_state_dict.pt')
-    result = convert_classifier(source)
-    assert (result.arch, result.family, result.with_exp_conv) == ('0.5', 'v2', False)
-    assert len(result.backbone) + len(result.head) == len(source)
-    converted = sorted(v.data_ptr() for v in list(result.backbone.values()) + list(result.head.values()))
+    result = convert(source, kind='classifier')
+    assert isinstance(result, Conversion)
+    assert (result.kind, result.arch, result.family, result.with_exp_conv) == (
+        'classifier', '0.5', 'v2', False)
+    assert (result.num_classes, result.renamed, result.dropped) == (1000, len(source), ())
+    assert len(result.state_dict) == len(source)
+    # The source's tensors themselves, each used once.
+    converted = sorted(v.data_ptr() for v in result.state_dict.values())
     assert converted == sorted(v.data_ptr() for v in source.values())
     model = MobileViTv3(arch='0.5')
-    missing, unexpected = model.load_state_dict(result.backbone, strict=True)
+    backbone = {k[len('backbone.'):]: v for k, v in result.state_dict.items()
+                if k.startswith('backbone.')}
+    missing, unexpected = model.load_state_dict(backbone, strict=True)
     assert not missing and not unexpected
+    # The backbone kind drops the classifier and says so.
+    result = convert(source, kind='backbone')
+    assert result.dropped == ('head.fc.weight', 'head.fc.bias')
+    assert result.renamed == len(source) - 2 == len(result.state_dict)
 
 
 def test_refuses_another_variant(reference_dir):
     source = load_fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
     with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch 'xs' was requested"):
-        convert_classifier(source, arch='xs')
+        convert(source, kind='backbone', arch='xs')
     with pytest.raises(ConversionError, match="holds MobileViTv3-xxs but arch '0.5'"):
-        convert_classifier(source, arch='0.5')
+        convert(source, kind='backbone', arch='0.5')
 
 
 def test_refuses_a_damaged_or_foreign_state_dict(reference_dir):
     source = load_fixture(reference_dir, 'mobilevitv3_xxs_state_dict.pt')
     source.pop('layer_4.1.fusion.block.conv.weight')
     with pytest.raises(ConversionError, match='no known v1-based MobileViTv3 variant'):
-        convert_classifier(source)
+        convert(source, kind='backbone')
     with pytest.raises(ConversionError, match='1 tensors missing'):
-        convert_classifier(source, arch='xxs')
+        convert(source, kind='backbone', arch='xxs')
     resnet_like = {'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(10, 64)}
     with pytest.raises(ConversionError, match="not a MobileViTv3 checkpoint of the authors' code"):
-        convert_classifier(resnet_like)
+        convert(resnet_like, kind='backbone')
 
 
 def run_cli(*args):

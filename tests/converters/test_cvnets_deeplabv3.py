@@ -23,8 +23,10 @@ def converted_deeplab(tmp_path_factory):
 
 def test_variant_dataset_and_config_are_detected(converted_deeplab):
     _, info = converted_deeplab
-    assert (info['arch'], info['num_classes'], info['dataset']) == ('xxs', 21, 'voc12aug')
-    assert info['config'].endswith(XXS_VOC.split('/')[-1]) and info['kept'] == []
+    assert (info.kind, info.arch, info.num_classes, info.meta['dataset']) == (
+        'segmentor', 'xxs', 21, 'voc12aug')
+    assert info.config.endswith(XXS_VOC.split('/')[-1]) and info.initialised == ()
+    assert info.meta['with_aux'] is False
 
 
 @pytest.mark.parametrize('name', XXS_IO)

@@ -48,8 +48,9 @@ def converted_ssdlite(tmp_path_factory):
     weights, _ = ssdlite_xxs_reference('io')
     dst = tmp_path_factory.mktemp('det') / 'ssdlite_xxs_coco.pth'
     info = convert_checkpoint_file(weights, dst, kind='detector', progress=False)
-    assert (info['arch'], info['num_classes'], info['dataset']) == ('xxs', 81, 'coco')
-    assert info['config'].endswith(XXS_COCO.split('/')[-1])
+    assert (info.kind, info.arch, info.num_classes, info.meta['dataset']) == (
+        'detector', 'xxs', 81, 'coco')
+    assert info.config.endswith(XXS_COCO.split('/')[-1])
     model, _ = build_model_from_config(REPO_ROOT / XXS_COCO)
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     return model.eval()

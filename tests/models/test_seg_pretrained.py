@@ -14,7 +14,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from mvit3_dense.converters import convert_classifier
+from mvit3_dense.converters import convert
 
 from ..conftest import SHIPPED_REFERENCE, reference_root
 
@@ -95,7 +95,8 @@ def test_backbone_initialises_from_a_converted_checkpoint(reference_dir, tmp_pat
 def _authors_model_as_ours(weights):
     state = torch.load(weights, map_location='cpu', weights_only=True)
     encoder = {k[len('encoder.'):]: v for k, v in state.items() if k.startswith('encoder.')}
-    ours = {'backbone.' + k: v for k, v in convert_classifier(encoder, arch='xxs').backbone.items()}
+    backbone = convert(encoder, kind='backbone', arch='xxs').state_dict
+    ours = {'backbone.' + k: v for k, v in backbone.items()}
     for key, value in state.items():
         prefix = next((p for p in HEAD_KEYS if key.startswith(p)), None)
         if prefix is not None:
