@@ -1,23 +1,22 @@
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 
-from mvit3_dense.converters.cvnets_dense import convert_detector
 from mvit3_dense.models.det import (MobileViTv3SSDAnchorGenerator, MobileViTv3SSDHead,
                                     MobileViTv3SSDNeck)
+from mvit3_dense.utils.model_builder import build_model_from_config
 
+from ..conftest import REPO_ROOT
 from ..converters.test_cvnets_ssdlite import MAPS, XXS_IO, flatten_outputs, ssdlite_xxs_reference
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
+CONFIG_DIR = REPO_ROOT / 'configs'
 
 # The authors' SSDLite parameter counts (spec; reference detection.tsv: params_total,
 # params_extra_layers, params_ssd_heads), 80 classes + background.
@@ -38,11 +37,12 @@ def count(module):
 
 
 def build(name):
+    """Config and model (BN, no Pretrained init: no converted weights needed to count or run)."""
     cfg = Config.fromfile(CONFIG_DIR / 'ssdlite' / name)
-    init_default_scope('mmdet')
-    init_cfg = cfg.model.backbone.pop('init_cfg')  # no converted weights needed to count or run
+    init_cfg = cfg.model.backbone.init_cfg
     assert init_cfg.type == 'Pretrained' and init_cfg.checkpoint == cfg.checkpoint
-    return cfg, revert_sync_batchnorm(MODELS.build(cfg.model))
+    model, cfg = build_model_from_config(cfg)
+    return cfg, model
 
 
 def test_every_det_config_is_covered():
@@ -176,6 +176,7 @@ def test_neck_head_and_anchors_match_the_authors(name):
         if 'fm_os16' in io:  # the authors' backbone maps (reference folder)
             backbone_maps = (io['fm_os16'], io['fm_os32'])
         else:  # shipped subset: the backbone (proven equal elsewhere) computes them
+            from mvit3_dense.converters.cvnets_dense import convert_detector
             tensors, _ = convert_detector(state_dict)
             model.backbone.load_state_dict(
                 {k[len('backbone.'):]: v for k, v in tensors.items() if k.startswith('backbone.')})

@@ -1,19 +1,17 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
-from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from mvit3_dense.models.seg import MobileViTv3ASPPHead
+from mvit3_dense.utils.model_builder import build_model_from_config
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
+from ..conftest import REPO_ROOT
+
+CONFIG_DIR = REPO_ROOT / 'configs'
 
 # The authors' DeepLabv3 parameter counts (spec; reference segmentation.tsv): the eval-time model,
 # and the v2-based auxiliary FCN head on its own.
@@ -36,12 +34,13 @@ def count(module):
 
 
 def build(name, **backbone):
+    """Config and model (BN, no Pretrained init: no converted weights needed to count or run)."""
     cfg = Config.fromfile(CONFIG_DIR / 'deeplabv3' / name)
-    init_default_scope('mmseg')
-    init_cfg = cfg.model.backbone.pop('init_cfg')  # no converted weights needed to count or run
+    init_cfg = cfg.model.backbone.init_cfg
     assert init_cfg.type == 'Pretrained' and init_cfg.checkpoint == cfg.checkpoint
-    cfg.model.backbone.update(backbone)
-    return cfg, revert_sync_batchnorm(MODELS.build(cfg.model))
+    model, cfg = build_model_from_config(
+        cfg, {f'model.backbone.{key}': value for key, value in backbone.items()})
+    return cfg, model
 
 
 def test_every_seg_config_is_covered():
