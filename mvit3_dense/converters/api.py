@@ -1,4 +1,5 @@
-"""One entry point for every checkpoint conversion: :func:`convert` and :func:`convert_checkpoint_file`.
+"""One entry point for every checkpoint conversion: :func:`convert` (and, writing a file,
+:func:`convert_checkpoint_file`).
 
 ``SOURCES`` lists the checkpoint formats and, for each, the key-mapping function of every target
 kind it supports. A conversion validates the request, maps the keys (the source's function),

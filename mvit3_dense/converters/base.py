@@ -97,7 +97,8 @@ def rename_keys(state_dict: Mapping[str, Any], rules: Sequence[Rule]) -> Dict[st
     return renamed
 
 
-def rename_first(key: str, rules: Sequence[Rule], inner_rules: Sequence[Rule] = ()) -> Optional[str]:
+def rename_first(key: str, rules: Sequence[Rule],
+                 inner_rules: Sequence[Rule] = ()) -> Optional[str]:
     """``key`` rewritten by the first rule that matches (then by all ``inner_rules``); ``None``
     when no rule matches."""
     for pattern, replacement in rules:
