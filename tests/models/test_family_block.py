@@ -63,7 +63,8 @@ def test_block_parameters_by_hand(preset):
         layer = 4 * d + (d * (1 + 2 * d) + 1 + 2 * d) + (d * d + d) + (d * f + f) + (f * d + d)
         projection = 0 if cfg['fusion_kernel'] else d * c + 2 * c
         fusion_in = d + (d if cfg['fuse_local'] else c)
-    fusion = 0 if cfg['fusion_kernel'] is None else cfg['fusion_kernel'] ** 2 * fusion_in * c + 2 * c
+    kernel = cfg['fusion_kernel']
+    fusion = 0 if kernel is None else kernel ** 2 * fusion_in * c + 2 * c
     assert count(block) == local + layers * layer + 2 * d + projection + fusion
 
 
