@@ -50,7 +50,7 @@ BLOCK_OPTIONS = ('attention', 'depthwise_local', 'fusion_kernel', 'fuse_local', 
 
 
 def unfold_patches(x, patch_size):
-    """``[B, C, H, W]`` -> ``[B, C, P, N]`` (P pixels per patch, N patches) by reshape and permute."""
+    """``[B, C, H, W]`` -> ``[B, C, P, N]`` (P pixels per patch, N patches), reshape and permute."""
     batch, channels, height, width = x.shape
     nh, nw = height // patch_size, width // patch_size
     x = x.reshape(batch, channels, nh, patch_size, nw, patch_size)
