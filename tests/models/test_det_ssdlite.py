@@ -176,8 +176,8 @@ def test_neck_head_and_anchors_match_the_authors(name):
         if 'fm_os16' in io:  # the authors' backbone maps (reference folder)
             backbone_maps = (io['fm_os16'], io['fm_os32'])
         else:  # shipped subset: the backbone (proven equal elsewhere) computes them
-            from mvit3_dense.converters.cvnets_dense import convert_detector
-            tensors, _ = convert_detector(state_dict)
+            from mvit3_dense.converters import convert
+            tensors = convert(state_dict, kind='detector').state_dict
             model.backbone.load_state_dict(
                 {k[len('backbone.'):]: v for k, v in tensors.items() if k.startswith('backbone.')})
             backbone_maps = model.backbone(io['x'])
