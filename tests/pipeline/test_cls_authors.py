@@ -23,7 +23,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from PIL import Image
 
-from mvit3_dense.converters.cvnets import convert_checkpoint_file
+from mvit3_dense.converters import convert_checkpoint_file
 from mvit3_dense.datasets.transforms.cls import FloorCenterCrop
 from mvit3_dense.utils.model_builder import build_model_from_config
 from mvit3_dense.utils.config_loader import load_config

@@ -179,7 +179,7 @@ def tool_run(name, tmp_path_factory):
         work = tmp_path_factory.mktemp(name)
         info = convert_checkpoint_file(weights, work / 'detector.pth', kind='detector',
                                        progress=False)
-        assert info['arch'] == CASES[name]['arch'] and info['config'].endswith(
+        assert info.arch == CASES[name]['arch'] and info.config.endswith(
             CASES[name]['config'].split('/')[-1])
         data_root = write_coco_layout(work / 'coco', case)
         options = [f'{key}={value}' for key, value in data_options(data_root).items()]

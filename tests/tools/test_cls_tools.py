@@ -12,7 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from mvit3_dense.converters.cvnets import convert_checkpoint_file
+from mvit3_dense.converters import convert_checkpoint_file
 from mvit3_dense.datasets import write_demo_imagenet
 from mvit3_dense.utils.config_loader import load_config
 from mvit3_dense.utils.model_builder import build_model_from_config
