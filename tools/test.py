@@ -6,11 +6,10 @@
 import argparse
 import os
 
-from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
-from mvit3_dense.utils.errors import explain_data_errors, tool_errors
+from mvit3_dense.utils.config_loader import CfgOptionsAction
+from mvit3_dense.utils.errors import tool_errors
 from mvit3_dense.utils.metric_format import format_metrics
-from mvit3_dense.utils.run_config import prepare_test_cfg, publish_test_outputs
-from mvit3_dense.utils.runner_builder import build_runner
+from mvit3_dense.utils.tool_runs import run_test
 
 
 def parse_args(argv=None):
@@ -36,12 +35,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with tool_errors():
-        cfg = load_config(args.config, args.cfg_options)
-        cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
-                               show_dir=args.show_dir, out=args.out, launcher=args.launcher)
-        with explain_data_errors():
-            metrics = build_runner(cfg).test()
-        publish_test_outputs(cfg, args.out)
+        metrics = run_test(args.config, args.checkpoint, work_dir=args.work_dir,
+                           show_dir=args.show_dir, out=args.out, launcher=args.launcher,
+                           cfg_options=args.cfg_options)
     print(format_metrics(metrics))
     return metrics
 

@@ -5,10 +5,9 @@
 import argparse
 import os
 
-from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
-from mvit3_dense.utils.errors import explain_data_errors, tool_errors
-from mvit3_dense.utils.run_config import prepare_train_cfg
-from mvit3_dense.utils.runner_builder import build_runner
+from mvit3_dense.utils.config_loader import CfgOptionsAction
+from mvit3_dense.utils.errors import tool_errors
+from mvit3_dense.utils.tool_runs import run_train
 
 
 def parse_args(argv=None):
@@ -33,11 +32,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with tool_errors():
-        cfg = load_config(args.config, args.cfg_options)
-        cfg = prepare_train_cfg(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
-                                amp=args.amp, launcher=args.launcher)
-        with explain_data_errors():
-            build_runner(cfg).train()
+        run_train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+                  launcher=args.launcher, cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

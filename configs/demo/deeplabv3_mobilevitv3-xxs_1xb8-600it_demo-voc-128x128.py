@@ -25,6 +25,9 @@ model = dict(
         norm_cfg=norm_cfg))
 
 dataset_type = 'DemoVOCDataset'
+# Every data path below derives from data_root: --cfg-options data_root=DIR moves them all
+# (tools/train.py, tools/test.py and the demo read configs with
+# mvit3_dense.utils.config_loader.load_config, which moves each path that starts with data_root).
 data_root = 'data/demo/voc'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -79,5 +82,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    # With tools/test.py --show-dir: a picture of every test image (mmseg's default, interval=50,
+    # draws every 50th batch: none of the demo's 13).
+    visualization=dict(type='SegVisualizationHook', interval=1))
 randomness = dict(seed=0)

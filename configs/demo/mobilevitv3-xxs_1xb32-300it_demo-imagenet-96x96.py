@@ -13,6 +13,9 @@ model = dict(
     head=dict(in_channels=512, num_classes=4, topk=(1, )))
 
 dataset_type = 'ImageNet'
+# Every data path below derives from data_root: --cfg-options data_root=DIR moves them all
+# (tools/train.py, tools/test.py and the demo read configs with
+# mvit3_dense.utils.config_loader.load_config, which moves each path that starts with data_root).
 data_root = 'data/demo/imagenet'
 # The demo's classes (mvit3_dense.datasets.CLASSES); ImageNet's 1000 names are the default.
 metainfo = dict(classes=('disc', 'square', 'triangle', 'cross'))
@@ -67,6 +70,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='VisualizationHook', enable=False))
+    # With tools/test.py --show-dir: one picture per 25 test images (8 of the 200).
+    visualization=dict(type='VisualizationHook', enable=False, interval=25))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

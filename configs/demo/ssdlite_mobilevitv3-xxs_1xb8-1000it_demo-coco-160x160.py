@@ -28,6 +28,10 @@ model = dict(
     test_cfg=dict(score_thr=0.01, nms_pre=400, max_per_class=-1, max_per_img=100))
 
 dataset_type = 'CocoDataset'
+# Every data path below derives from data_root: --cfg-options data_root=DIR moves them all,
+# the evaluator's ann_file included
+# (tools/train.py, tools/test.py and the demo read configs with
+# mvit3_dense.utils.config_loader.load_config, which moves each path that starts with data_root).
 data_root = 'data/demo/coco/'
 metainfo = dict(classes=classes)
 train_pipeline = [

@@ -1,11 +1,19 @@
 """Reading a config file and applying ``--cfg-options``, with one-line errors for the mistakes a
 user makes: a missing file, a syntax error (in the file or one of its bases), a misspelt key.
+
+Moving the data with one option: a config that names its data folder in a top-level ``data_root``
+variable derives its paths from it (``data_root=data_root`` in each dataset, and for COCO the
+evaluator's ``ann_file=data_root + 'annotations/...'``). mmengine evaluates the file once, so
+``--cfg-options data_root=DIR`` alone would change the variable and no path. :func:`load_config`
+therefore also moves every string of the config that starts with the old ``data_root`` (the
+dataset roots, the COCO evaluator's ``ann_file``, ...) to ``DIR``; options given explicitly for
+those paths still win, being merged afterwards.
 """
 import argparse
 import ast
 import difflib
 import os.path as osp
-from typing import Optional, Sequence, Set
+from typing import Any, Optional, Sequence, Set
 
 from mmengine.config import Config, DictAction
 
@@ -76,8 +84,44 @@ def check_cfg_options(cfg: Config, cfg_options: Optional[dict]) -> None:
                              'check the spelling against the config file')
 
 
+def _moved(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string under the folder ``old`` moved to ``new`` (dicts, lists and
+    tuples walked; dicts changed in place)."""
+    if isinstance(value, str):
+        if value == old or value.rstrip('/') == old.rstrip('/'):
+            return new
+        folder = old if old.endswith('/') else old + '/'
+        if value.startswith(folder):
+            return osp.join(new, value[len(folder):])
+        return value
+    if isinstance(value, dict):
+        for key in list(value.keys()):
+            value[key] = _moved(value[key], old, new)
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_moved(item, old, new) for item in value)
+    return value
+
+
+def move_data_root(cfg: Config, data_root: str) -> None:
+    """Point every path that ``cfg`` derived from its ``data_root`` variable at ``data_root``
+    (see the module's docstring); a config without a ``data_root`` string is left as it is."""
+    old = cfg.get('data_root')
+    if not isinstance(old, str) or not old:
+        return
+    new = data_root if not old.endswith('/') or data_root.endswith('/') else data_root + '/'
+    for key in list(cfg.keys()):
+        if key != 'data_root':
+            cfg[key] = _moved(cfg[key], old, new)
+    cfg.data_root = new
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file (which also imports its ``custom_imports``) and apply ``--cfg-options``."""
+    """Read a config file (which also imports its ``custom_imports``) and apply ``--cfg-options``.
+
+    ``data_root`` among the options moves every path derived from the config's ``data_root``
+    (:func:`move_data_root`) before the other options are merged.
+    """
     if not osp.isfile(path):
         raise InputError(f'config file not found: {path}')
     try:
@@ -87,8 +131,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise InputError(f'config {where}. Fix the file (a Python file of assignments).') from None
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
+        if isinstance(cfg_options.get('data_root'), str):
+            move_data_root(cfg, cfg_options['data_root'])
         cfg.merge_from_dict(cfg_options)
     return cfg
 
 
-__all__ = ['CfgOptionsAction', 'RUNNER_KEYS', 'check_cfg_options', 'load_config']
+__all__ = ['CfgOptionsAction', 'RUNNER_KEYS', 'check_cfg_options', 'load_config', 'move_data_root']

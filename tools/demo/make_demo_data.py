@@ -2,51 +2,32 @@
 
     python tools/demo/make_demo_data.py --out data/demo --task seg
 
-Each task writes one sub-folder of ``--out``; a folder that exists already is kept unless ``--force``.
+Each task writes one sub-folder of ``--out`` (cls: imagenet, seg: voc, det: coco); a folder that
+exists already is kept unless ``--force``. The writers are ``mvit3_dense.datasets.write_demo_data``.
 """
 import argparse
-import shutil
 import time
 from pathlib import Path
 
-from mvit3_dense.datasets import write_demo_coco, write_demo_imagenet, write_demo_voc
-
-# task -> (sub-folder of --out, writer(root)). The demo configs read these folders.
-DEMO_SETS = {
-    'seg': ('voc', lambda root: write_demo_voc(root, {'train': 600, 'val': 100}, size=128, seed=0)),
-    'cls': ('imagenet',
-            lambda root: write_demo_imagenet(root, {'train': 800, 'val': 200}, size=96, seed=0)),
-    'det': ('coco',
-            lambda root: write_demo_coco(root, {'train': 800, 'val': 100}, size=160, seed=0)),
-}
+from mvit3_dense.datasets import DEMO_SETS, write_demo_data
 
 
-def make_demo_data(out, tasks, force=False):
-    """Write the sets of ``tasks`` under ``out``; returns {task: folder}."""
-    written = {}
-    for task in tasks:
-        folder, writer = DEMO_SETS[task]
-        root = Path(out) / folder
-        if root.exists() and force:
-            shutil.rmtree(root)
-        if not root.exists():
-            start = time.time()
-            writer(root)
-            print(f'{task}: wrote {root} in {time.time() - start:.1f} s')
-        else:
-            print(f'{task}: {root} exists, kept (use --force to write it again)')
-        written[task] = root
-    return written
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--out', default='data/demo', help='parent folder of the demo sets')
     parser.add_argument('--task', nargs='+', choices=sorted(DEMO_SETS), default=sorted(DEMO_SETS),
                         help='which sets to write (default: all)')
     parser.add_argument('--force', action='store_true', help='rewrite sets that exist')
-    args = parser.parse_args()
-    make_demo_data(args.out, args.task, args.force)
+    args = parser.parse_args(argv)
+    for task in args.task:
+        kept = (Path(args.out) / DEMO_SETS[task].folder).exists() and not args.force
+        start = time.time()
+        folder = write_demo_data(args.out, [task], force=args.force)[task]
+        if kept:
+            print(f'{task}: {folder} exists, kept (use --force to write it again)')
+            continue
+        images = ', '.join(f'{n} {split}' for split, n in DEMO_SETS[task].splits.items())
+        print(f'{task}: {folder} ({images} images) written in {time.time() - start:.1f} s')
 
 
 if __name__ == '__main__':
