@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The embedded demos: write the synthetic data sets if missing, then for each demo config evaluate
-# the untrained model, train it, evaluate it again and print both metrics and the wall time.
-#   bash tools/run_demo.sh            (after bash tools/setup_env.sh)
+# The embedded demos (classification, segmentation, detection), each by the road of tools/train.py
+# and tools/test.py: write its synthetic data set if missing, evaluate the untrained model, train
+# (one progress line), evaluate the trained model and draw its predictions; then a summary of the
+# metrics before -> after and the wall time of each phase. mmengine's full logs stay in the work dir.
+#   bash tools/run_demo.sh [--work-dir DIR] [--data-out DIR]   (after bash tools/setup_env.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
