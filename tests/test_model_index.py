@@ -17,7 +17,7 @@ def zoo_models():
 
 def test_every_config_is_in_the_zoo():
     listed = {m['Config'] for m in zoo_models()}
-    for folder in ('deeplabv3', 'ssdlite', 'mobilevitv3'):
+    for folder in ('deeplabv3', 'ssdlite', 'mobilevitv3', 'mobilevitv1', 'mobilevitv2'):
         for config in (REPO_ROOT / 'configs' / folder).glob('*.py'):
             assert str(config.relative_to(REPO_ROOT)) in listed
 

@@ -1,0 +1,12 @@
+# DeepLabv3 on MobileViTv2-2.0, ADE20K (Apple ml-cvnets 84d992f
+# config/segmentation/ade20k/deeplabv3_mobilevitv2.yaml, width_multiplier 2.0): the 0.5 config at
+# this width.
+_base_ = ['./deeplabv3_mobilevitv2-0.5_4xb4-120e_ade20k-512x512.py']
+# Apple's ImageNet-1k weights (mobilevitv2-2.0.pt), converted with
+#   python tools/model_converters/cvnets2mmdense.py SRC {checkpoint} --kind backbone
+# (another path: --cfg-options model.backbone.init_cfg.checkpoint=PATH).
+checkpoint = 'checkpoints/mobilevitv2-2.0_in1k_backbone.pth'
+model = dict(
+    backbone=dict(arch='mobilevitv2-2.0', init_cfg=dict(checkpoint=checkpoint)),
+    decode_head=dict(in_channels=1024),
+    auxiliary_head=dict(in_channels=768, channels=192))
