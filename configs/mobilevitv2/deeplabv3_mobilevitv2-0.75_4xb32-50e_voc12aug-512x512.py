@@ -1,6 +1,6 @@
 # DeepLabv3 on MobileViTv2-0.75, Pascal VOC 2012 + aug (Apple ml-cvnets 84d992f
-# config/segmentation/pascal_voc/deeplabv3_mobilevitv2.yaml, width_multiplier 0.75): the 0.5 config at
-# this width.
+# config/segmentation/pascal_voc/deeplabv3_mobilevitv2.yaml, width_multiplier 0.75): the 0.5
+# config at this width.
 _base_ = ['./deeplabv3_mobilevitv2-0.5_4xb32-50e_voc12aug-512x512.py']
 # Apple's ImageNet-1k weights (mobilevitv2-0.75.pt), converted with
 #   python tools/model_converters/cvnets2mmdense.py SRC {checkpoint} --kind backbone

@@ -20,11 +20,13 @@ from .test_family_params import read_table
 
 CONFIGS = REPO_ROOT / 'configs'
 WIDTHS = ('0.5', '0.75', '1.0', '1.25', '1.5', '1.75', '2.0')
-V1_CONFIGS = [f'deeplabv3_mobilevitv1-{v}_4xb32-50e_voc12aug-512x512.py' for v in ('xxs', 'xs', 's')] + \
-    [f'ssdlite_mobilevitv1-{v}_4xb32-200e_coco-320x320.py' for v in ('xxs', 'xs', 's')]
+V1_CONFIGS = [f'{kind}_mobilevitv1-{v}_{run}.py' for kind, run in (
+    ('deeplabv3', '4xb32-50e_voc12aug-512x512'), ('ssdlite', '4xb32-200e_coco-320x320'))
+    for v in ('xxs', 'xs', 's')]
 V2_CONFIGS = [f'{kind}_mobilevitv2-{w}_{run}.py' for w in WIDTHS for kind, run in (
     ('deeplabv3', '4xb32-50e_voc12aug-512x512'), ('deeplabv3', '4xb4-120e_ade20k-512x512'),
-    ('ssdlite', '4xb32-200e_coco-320x320'))] + [f'mobilevitv2-{w}_8xb128-300e_in1k.py' for w in WIDTHS]
+    ('ssdlite', '4xb32-200e_coco-320x320'))] + \
+    [f'mobilevitv2-{w}_8xb128-300e_in1k.py' for w in WIDTHS]
 ALL = [('mobilevitv1', n) for n in V1_CONFIGS] + [('mobilevitv2', n) for n in V2_CONFIGS]
 
 
@@ -150,7 +152,8 @@ def ablation_count(switches):
 
 
 def ablation_config(step):
-    return CONFIGS / 'ablation' / f'mobilevitv1-xxs_ablation-{step}_1xb32-300it_demo-imagenet-96x96.py'
+    name = f'mobilevitv1-xxs_ablation-{step}_1xb32-300it_demo-imagenet-96x96.py'
+    return CONFIGS / 'ablation' / name
 
 
 def test_ablation_rows_are_these_five():

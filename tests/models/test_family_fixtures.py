@@ -145,9 +145,9 @@ SSDLITE_MODULES = [
     ('encoder.', 'backbone.'),
     *[(f'extra_layers.os_{s}.', f'neck.extra_layers.{i}.') for i, s in enumerate((64, 128, 256))],
     ('extra_layers.os_-1.', 'neck.global_layer.'),
-    *[pair for i in range(6) for pair in ((f'ssd_heads.{i}.proj_layer.', f'bbox_head.projections.{i}.'),
-                                          (f'ssd_heads.{i}.loc_cls_layer.',
-                                           f'bbox_head.predictors.{i}.'))],
+    *[pair for i in range(6) for pair in (
+        (f'ssd_heads.{i}.proj_layer.', f'bbox_head.projections.{i}.'),
+        (f'ssd_heads.{i}.loc_cls_layer.', f'bbox_head.predictors.{i}.'))],
 ]
 DEEPLABV3_CONFIG = 'configs/mobilevitv1/deeplabv3_mobilevitv1-xxs_4xb32-50e_voc12aug-512x512.py'
 SSDLITE_CONFIG = 'configs/mobilevitv2/ssdlite_mobilevitv2-0.5_4xb32-200e_coco-320x320.py'
