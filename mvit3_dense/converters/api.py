@@ -16,25 +16,37 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
+from ..models.backbones.mobilevitv3 import V1_PREFIX, V2_PREFIX
 from ..models.backbones.pretrained import compare_state_dicts
 from ..utils import config_paths
 from ..utils.checkpoint import atomic_save, extract_state_dict, load_checkpoint_file
 from ..utils.model_builder import build_model_from_config
-from . import cvnets, cvnets_dense
+from . import cvnets, cvnets_dense, hf, timm
 from .base import DENSE_KINDS, KINDS, Conversion, ConversionError, Source, SourceTensors, StateDict
-from .variant import check_arch, resolve_arch, same_arch
+from .variant import check_arch, display_name, resolve_arch, same_arch
 
 __all__ = ['SOURCES', 'convert', 'convert_checkpoint_file', 'find_config']
 
 PathLike = Union[str, os.PathLike]
 
 # Every source format, by the name ``convert(..., source=NAME)`` takes.
+# The network (MobileViTv1, MobileViTv2 or MobileViTv3) is detected from the keys and shapes.
 SOURCES: Dict[str, Source] = {
     'cvnets': Source(
         name='cvnets',
-        description="the MobileViTv3 authors' code (CVNets; classifiers, DeepLabv3, SSDLite)",
+        description="ml-cvnets (Apple's MobileViTv1 / MobileViTv2 and the MobileViTv3 authors' "
+        'code; classifiers, DeepLabv3, SSDLite)',
         mappers=dict(backbone=cvnets.map_classifier, classifier=cvnets.map_classifier,
                      segmentor=cvnets_dense.map_segmentor, detector=cvnets_dense.map_detector)),
+    'timm': Source(
+        name='timm',
+        description='timm (mobilevit_xxs/xs/s, mobilevitv2_050 ... mobilevitv2_200 classifiers)',
+        mappers=dict(backbone=timm.map_classifier, classifier=timm.map_classifier)),
+    'hf': Source(
+        name='hf',
+        description='Hugging Face transformers (MobileViT / MobileViTV2 models and image '
+        'classifiers)',
+        mappers=dict(backbone=hf.map_classifier, classifier=hf.map_classifier)),
 }
 
 # Dense kinds: model name, config folder, and the dataset of this project's configs by class count
@@ -83,7 +95,11 @@ def _num_classes(kind: str, head: StateDict) -> int:
 
 def find_config(kind: str, arch: str, num_classes: int) -> str:
     """This project's config of ``kind`` for variant ``arch`` and the dataset with
-    ``num_classes`` classes, from :func:`~mvit3_dense.utils.config_paths.config_root`."""
+    ``num_classes`` classes, from :func:`~mvit3_dense.utils.config_paths.config_root`.
+
+    MobileViTv3 configs lie in the model's folder (``deeplabv3/deeplabv3_mobilevitv3-xxs_*``);
+    MobileViTv1 / MobileViTv2 ones in the network's (``mobilevitv1/deeplabv3_mobilevitv1-xxs_*``).
+    """
     dense = _DENSE[kind]
     dataset = dense['datasets'].get(num_classes)
     if dataset is None:
@@ -91,8 +107,10 @@ def find_config(kind: str, arch: str, num_classes: int) -> str:
         raise ConversionError(f"{num_classes} classes match no dataset of this project's configs "
                               f'({known}, background included): pass --config')
     name = dense['folder']
-    pattern = os.path.join(config_paths.config_root(), name,
-                           f'{name}_mobilevitv3-{arch}_*_{dataset}-*.py')
+    network = next((p[:-1] for p in (V1_PREFIX, V2_PREFIX) if arch.startswith(p)), None)
+    folder, backbone = (network, arch) if network else (name, f'mobilevitv3-{arch}')
+    pattern = os.path.join(config_paths.config_root(), folder,
+                           f'{name}_{backbone}_*_{dataset}-*.py')
     matches = sorted(glob.glob(pattern))
     if len(matches) != 1:
         raise ConversionError(f'expected one config matching {pattern}, found {len(matches)}: '
@@ -104,8 +122,8 @@ def _config_arch(cfg: Config, config: str) -> str:
     try:
         return str(cfg.model.backbone.arch)
     except AttributeError:
-        raise ConversionError(f'{config} has no model.backbone.arch: not a MobileViTv3 '
-                              'config') from None
+        raise ConversionError(f'{config} has no model.backbone.arch: not a config of this '
+                              'project\'s MobileViTv3 backbone') from None
 
 
 def _dense(kind: str, mapped: SourceTensors, arch: str, config: Optional[PathLike],
@@ -118,9 +136,9 @@ def _dense(kind: str, mapped: SourceTensors, arch: str, config: Optional[PathLik
         raise ConversionError(f'config {config} not found')
     cfg = Config.fromfile(config)
     if not same_arch(_config_arch(cfg, config), arch):
-        raise ConversionError(f"checkpoint holds {dense['model']} MobileViTv3-{arch} but "
+        raise ConversionError(f"checkpoint holds {dense['model']} {display_name(arch)} but "
                               f'{config} builds another variant '
-                              f'(MobileViTv3-{cfg.model.backbone.arch})')
+                              f'({display_name(cfg.model.backbone.arch)})')
     model, _ = build_model_from_config(cfg)
     expected = model.state_dict()
     tensors = {**{f'backbone.{k}': v for k, v in mapped.backbone.items()}, **mapped.head}
@@ -170,8 +188,9 @@ def convert(src: Union[PathLike, Mapping[str, torch.Tensor]], *, kind: str,
     state_dict, origin = _read(src)
     mapped = fmt.mappers[kind](state_dict)
     arch, with_exp_conv = resolve_arch(mapped, arch)
-    meta: Dict[str, Any] = dict(kind=kind, arch=arch, family=mapped.family, source=origin,
-                                source_format=fmt.name, with_exp_conv=with_exp_conv)
+    meta: Dict[str, Any] = dict(kind=kind, arch=arch, family=mapped.family,
+                                network=mapped.network, source=origin, source_format=fmt.name,
+                                with_exp_conv=with_exp_conv)
     dropped: Tuple[str, ...] = ()
     initialised: Tuple[str, ...] = ()
     if kind in DENSE_KINDS:
@@ -192,7 +211,8 @@ def convert(src: Union[PathLike, Mapping[str, torch.Tensor]], *, kind: str,
     return Conversion(kind=kind, arch=arch, family=mapped.family, source_format=fmt.name,
                       state_dict=tensors, num_classes=num_classes, with_exp_conv=with_exp_conv,
                       config=meta.get('config'), renamed=len(tensors) - len(initialised),
-                      dropped=dropped, initialised=initialised, meta=meta)
+                      dropped=dropped, initialised=initialised, meta=meta,
+                      network=mapped.network)
 
 
 def _write(tensors: StateDict, meta: Dict[str, Any], dst: PathLike, progress: bool) -> None:

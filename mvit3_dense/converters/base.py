@@ -1,6 +1,7 @@
 """Types shared by every checkpoint converter: target kinds, a source's mapped tensors, the result.
 
-A *source* is a checkpoint format (today the MobileViTv3 authors' CVNets code). For each target
+A *source* is a checkpoint format (ml-cvnets, the code of MobileViTv1/v2 and of the MobileViTv3
+authors; timm; Hugging Face transformers). For each target
 kind it supports, it has one key-mapping function ``state_dict -> SourceTensors`` that renames the
 tensors into this project's names without deciding the variant; :mod:`.api` then detects the
 variant, assembles the kind's state dict and returns a :class:`Conversion`.
@@ -15,6 +16,8 @@ import torch
 # mmpretrain ImageClassifier, an mmseg DeepLabv3 (EncoderDecoder) or an mmdet SSDLite.
 KINDS = ('backbone', 'classifier', 'segmentor', 'detector')
 DENSE_KINDS = ('segmentor', 'detector')
+# The networks :class:`~mvit3_dense.models.MobileViTv3` builds, each a source can hold.
+NETWORKS = ('mobilevitv1', 'mobilevitv2', 'mobilevitv3')
 
 StateDict = Dict[str, torch.Tensor]
 Rule = Tuple[str, Union[str, Callable[['re.Match'], str]]]
@@ -29,18 +32,22 @@ class SourceTensors:
     """A source checkpoint renamed into this project's names, before its variant is known.
 
     Args:
-        family: ``'v1'`` or ``'v2'``, the MobileViTv3 family the block layout belongs to.
+        family: ``'v1'`` or ``'v2'``, the lineage of the block layout (multi-head attention of
+            MobileViTv1, separable attention of MobileViTv2).
         backbone: tensors under :class:`~mvit3_dense.models.MobileViTv3` ``state_dict`` keys.
         head: the other tensors under the target model's keys (``head.fc.*`` of a classifier,
             ``decode_head.*`` / ``auxiliary_head.*`` of a segmentor, ``neck.*`` / ``bbox_head.*``
             of a detector); empty when the source has none.
         archs: the variants to try when detecting the arch from tensor shapes; ``None`` tries
-            the family's known variants.
+            the network's known variants.
+        network: one of :data:`NETWORKS`: MobileViTv1 and MobileViTv2 are the ``family`` 'v1'
+            and 'v2' networks themselves, MobileViTv3 changes their block.
     """
     family: str
     backbone: StateDict
     head: StateDict = field(default_factory=dict)
     archs: Optional[Sequence[str]] = None
+    network: str = 'mobilevitv3'
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,8 @@ class Conversion:
 
     Attributes:
         kind: one of :data:`KINDS`.
-        arch: the MobileViTv3 variant (``'xxs'``, ``'s-l2'``, ``'0.75'``, ...).
+        arch: the backbone's ``arch`` (MobileViTv3 ``'xxs'``, ``'s-l2'``, ``'0.75'``, ...;
+            ``'mobilevitv1-xxs'``, ``'mobilevitv2-0.5'``, ... for MobileViTv1 / MobileViTv2).
         family: ``'v1'`` or ``'v2'``.
         source_format: the name of the source format (a key of ``SOURCES``).
         state_dict: the converted tensors, keyed as the target model's ``state_dict`` (the
@@ -72,6 +80,7 @@ class Conversion:
         initialised: target tensors absent from the source, taken from the model's own
             initialisation (the training-only auxiliary head of a segmentor).
         meta: what a written checkpoint stores under ``meta``.
+        network: one of :data:`NETWORKS`.
     """
     kind: str
     arch: str
@@ -85,6 +94,7 @@ class Conversion:
     dropped: Tuple[str, ...] = ()
     initialised: Tuple[str, ...] = ()
     meta: Dict[str, Any] = field(default_factory=dict, repr=False)
+    network: str = 'mobilevitv3'
 
 
 def rename_keys(state_dict: Mapping[str, Any], rules: Sequence[Rule]) -> Dict[str, Any]:
@@ -108,3 +118,29 @@ def rename_first(key: str, rules: Sequence[Rule],
                 new = re.sub(inner, inner_replacement, new)
             return new
     return None
+
+
+def place_final_norms(tensors: Mapping[str, Any], name: str) -> Dict[str, Any]:
+    """Each MobileViT block's final attention norm ``layerN.M.<name>.*`` moved to
+    ``layerN.M.global_rep.<L>.*``, ``L`` being the block's number of attention layers (ours
+    keeps the layers and that norm in one ``global_rep`` sequence)."""
+    placed = {}
+    for key, value in tensors.items():
+        match = re.match(rf'^(layer\d\.\d+)\.{re.escape(name)}\.(\w+)$', key)
+        if match:
+            block = match.group(1)
+            layers = {k.split('.')[3] for k in tensors if k.startswith(f'{block}.global_rep.')}
+            key = f'{block}.global_rep.{len(layers)}.{match.group(2)}'
+        placed[key] = value
+    return placed
+
+
+def split_classifier(renamed: Mapping[str, Any], origin: str) -> Tuple[Dict[str, Any],
+                                                                       Dict[str, Any]]:
+    """``(backbone, head)`` of renamed classifier tensors: the head is ``head.fc.{weight,bias}``
+    or nothing; other ``head.*`` tensors are refused (``origin`` names the format)."""
+    head = {k: v for k, v in renamed.items() if k.startswith('head.')}
+    if head and set(head) != {'head.fc.weight', 'head.fc.bias'}:
+        raise ConversionError(f'unexpected classifier tensors {sorted(head)}: expected the '
+                              f'linear classifier (weight and bias) of {origin}')
+    return {k: v for k, v in renamed.items() if not k.startswith('head.')}, head

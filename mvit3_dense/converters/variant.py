@@ -1,4 +1,5 @@
-"""Which :class:`MobileViTv3` variant a source's backbone tensors fill, by their shapes.
+"""Which :class:`MobileViTv3` variant (MobileViTv1, MobileViTv2 or MobileViTv3 ``arch``) a
+source's backbone tensors fill, by their shapes.
 
 Independent of the source format: every source maps into the same backbone, so the variant is
 the one whose ``state_dict`` has exactly the mapped keys and shapes.
@@ -6,11 +7,12 @@ the one whose ``state_dict`` has exactly the mapped keys and shapes.
 from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
-from ..models.backbones.mobilevitv3 import V1_ARCHS, V2_WIDTHS, MobileViTv3
+from ..models.backbones.mobilevitv3 import (MOBILEVITV1_ARCHS, MOBILEVITV2_WIDTHS, V1_ARCHS,
+                                            V1_PREFIX, V2_PREFIX, V2_WIDTHS, MobileViTv3)
 from ..models.backbones.pretrained import Shape, compare_state_dicts
 from .base import ConversionError, SourceTensors
 
-__all__ = ['backbone_shapes', 'check_arch', 'resolve_arch', 'same_arch']
+__all__ = ['backbone_shapes', 'check_arch', 'display_name', 'resolve_arch', 'same_arch']
 
 
 def check_arch(arch: str) -> str:
@@ -20,10 +22,29 @@ def check_arch(arch: str) -> str:
         MobileViTv3.parse_arch(name)
     except ValueError:
         raise ConversionError(
-            f'unknown arch {arch!r}: choose one of {", ".join(V1_ARCHS)} (v1-based) or a '
-            f'width multiplier such as {", ".join(V2_WIDTHS)} (v2-based; any positive number), '
-            'or omit it to detect the variant from the checkpoint') from None
+            f'unknown arch {arch!r}: choose one of {", ".join(V1_ARCHS)} (MobileViTv3 '
+            f'v1-based), a width multiplier such as {", ".join(V2_WIDTHS)} (MobileViTv3 '
+            'v2-based; any positive number), '
+            f'{", ".join(V1_PREFIX + m for m in MOBILEVITV1_ARCHS)} (MobileViTv1), '
+            f"'{V2_PREFIX}<width>' such as {V2_PREFIX}1.0 (MobileViTv2), or omit it to detect "
+            'the variant from the checkpoint') from None
     return name
+
+
+def display_name(arch: str) -> str:
+    """The network and variant an arch name builds: ``'MobileViTv3-xxs'``,
+    ``'MobileViTv1-xxs'``, ``'MobileViTv2-0.5'``."""
+    key = str(arch).lower()
+    for prefix in (V1_PREFIX, V2_PREFIX):
+        if key.startswith(prefix):
+            return f'MobileViT{prefix[len("mobilevit"):-1]}-{key[len(prefix):]}'
+    return f'MobileViTv3-{key}'
+
+
+def _network_name(mapped: SourceTensors) -> str:
+    if mapped.network == 'mobilevitv3':
+        return f'{mapped.family}-based MobileViTv3'
+    return {'mobilevitv1': 'MobileViTv1', 'mobilevitv2': 'MobileViTv2'}[mapped.network]
 
 
 def same_arch(a: str, b: str) -> bool:
@@ -41,13 +62,19 @@ def backbone_shapes(arch: str, with_exp_conv: bool) -> Dict[str, Shape]:
 def _candidates(mapped: SourceTensors) -> List[str]:
     if mapped.archs is not None:
         return list(mapped.archs)
+    if mapped.network == 'mobilevitv1':
+        return [V1_PREFIX + name for name in MOBILEVITV1_ARCHS]
     if mapped.family == 'v1':
         return list(V1_ARCHS)
-    candidates = list(V2_WIDTHS)
-    # Another width multiplier: layer5's fusion has 512 * width output channels.
-    width5 = mapped.backbone.get('layer5.1.fusion.conv.weight')
+    if mapped.network == 'mobilevitv2':
+        prefix, widths, last = V2_PREFIX, MOBILEVITV2_WIDTHS, 'layer5.1.conv_proj.conv.weight'
+    else:
+        prefix, widths, last = '', V2_WIDTHS, 'layer5.1.fusion.conv.weight'
+    candidates = [prefix + w for w in widths]
+    # Another width multiplier: layer5's block has 512 * width output channels.
+    width5 = mapped.backbone.get(last)
     if width5 is not None:
-        inferred = f'{width5.shape[0] / 512:g}'
+        inferred = f'{prefix}{width5.shape[0] / 512:g}'
         if not any(same_arch(inferred, c) for c in candidates):
             candidates.append(inferred)
     return candidates
@@ -67,21 +94,21 @@ def resolve_arch(mapped: SourceTensors, arch: Optional[str] = None) -> Tuple[str
         requested = check_arch(arch)
         if fits and not any(same_arch(requested, c) for c in fits):
             raise ConversionError(
-                f"checkpoint holds MobileViTv3-{fits[0]} but arch '{requested}' was requested: "
+                f"checkpoint holds {display_name(fits[0])} but arch '{requested}' was requested: "
                 f'pass --arch {fits[0]}, or omit --arch to detect it')
         try:
             diff = compare_state_dicts(backbone_shapes(requested, with_exp_conv), mapped.backbone)
         except ValueError as err:  # e.g. a v2-based width with conv_1x1_exp tensors
-            raise ConversionError(f'checkpoint does not fit MobileViTv3-{requested}: {err}') \
+            raise ConversionError(f'checkpoint does not fit {display_name(requested)}: {err}') \
                 from err
         if not diff.ok:
             raise ConversionError(
-                f'checkpoint does not match MobileViTv3-{requested} ({mapped.family}-based '
-                f'family detected): {diff.describe()}')
+                f'checkpoint does not match {display_name(requested)} '
+                f'({_network_name(mapped)} detected): {diff.describe()}')
         return next((c for c in fits if same_arch(requested, c)), requested), with_exp_conv
     if not fits:
         raise ConversionError(
-            f'no known {mapped.family}-based MobileViTv3 variant matches the checkpoint\'s tensor '
+            f'no known {_network_name(mapped)} variant matches the checkpoint\'s tensor '
             f'shapes (tried {", ".join(candidates)}); pass --arch for a custom width multiplier')
     if len(fits) > 1:
         raise ConversionError(f'the checkpoint fits several variants ({", ".join(fits)}): '

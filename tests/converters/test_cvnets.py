@@ -107,7 +107,7 @@ def test_refuses_a_damaged_or_foreign_state_dict(reference_dir):
     with pytest.raises(ConversionError, match='1 tensors missing'):
         convert(source, kind='backbone', arch='xxs')
     resnet_like = {'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(10, 64)}
-    with pytest.raises(ConversionError, match="not a MobileViTv3 checkpoint of the authors' code"):
+    with pytest.raises(ConversionError, match="not an ml-cvnets MobileViT checkpoint"):
         convert(resnet_like, kind='backbone')
 
 
