@@ -50,19 +50,59 @@ BLOCK_OPTIONS = ('attention', 'depthwise_local', 'fusion_kernel', 'fuse_local', 
 
 
 def unfold_patches(x, patch_size):
-    """``[B, C, H, W]`` -> ``[B, C, P, N]`` (P pixels per patch, N patches), reshape and permute."""
+    """``[B, C, H, W]`` -> ``[B, C, P, N]`` (P pixels per patch, N patches).
+
+    Splitting H and W is a view; the one copy is the permute's. The result has the input's
+    memory format: for a channels-last input it is channels-last too (C innermost), so no
+    conversion happens between the block's convolutions and the attention layers.
+    """
     batch, channels, height, width = x.shape
     nh, nw = height // patch_size, width // patch_size
+    channels_last = _channels_last(x)
     x = x.reshape(batch, channels, nh, patch_size, nw, patch_size)
+    if channels_last:
+        x = x.permute(0, 3, 5, 2, 4, 1).reshape(batch, patch_size * patch_size, nh * nw, channels)
+        return x.permute(0, 3, 1, 2)
     return x.permute(0, 1, 3, 5, 2, 4).reshape(batch, channels, patch_size * patch_size, nh * nw)
 
 
 def fold_patches(x, patch_size, height, width):
-    """Inverse of :func:`unfold_patches`."""
+    """Inverse of :func:`unfold_patches`, keeping the memory format of ``x`` likewise."""
     batch, channels = x.shape[:2]
     nh, nw = height // patch_size, width // patch_size
+    if _channels_last(x):
+        x = x.permute(0, 2, 3, 1).reshape(batch, patch_size, patch_size, nh, nw, channels)
+        x = x.permute(0, 3, 1, 4, 2, 5).reshape(batch, height, width, channels)
+        return x.permute(0, 3, 1, 2)
     x = x.reshape(batch, channels, patch_size, patch_size, nh, nw)
     return x.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels, height, width)
+
+
+def tokens_of(x, patch_size):
+    """``[B, C, H, W]`` -> tokens ``[B * P, N, C]`` in one copy (multi-head attention input:
+    attention runs across the patches of each pixel position)."""
+    batch, channels, height, width = x.shape
+    nh, nw = height // patch_size, width // patch_size
+    x = x.reshape(batch, channels, nh, patch_size, nw, patch_size)
+    return x.permute(0, 3, 5, 2, 4, 1).reshape(batch * patch_size * patch_size, nh * nw, channels)
+
+
+def map_of(tokens, patch_size, height, width, channels_last):
+    """Inverse of :func:`tokens_of`, in one copy; channels-last or contiguous as asked."""
+    channels = tokens.shape[-1]
+    nh, nw = height // patch_size, width // patch_size
+    x = tokens.reshape(-1, patch_size, patch_size, nh, nw, channels)
+    batch = x.shape[0]
+    if channels_last:
+        x = x.permute(0, 3, 1, 4, 2, 5).reshape(batch, height, width, channels)
+        return x.permute(0, 3, 1, 2)
+    return x.permute(0, 5, 3, 1, 4, 2).reshape(batch, channels, height, width)
+
+
+def _channels_last(x):
+    """Whether a 4-D map is stored channels-last (and not also plainly contiguous)."""
+    return (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+            and not x.is_contiguous())
 
 
 class MobileViTBlock(nn.Module):
@@ -166,13 +206,8 @@ class MobileViTBlock(nn.Module):
         height, width = local.shape[-2:]
         aligned = patch_aligned_size(height, width, self.patch_size)
         tokens = local if aligned == (height, width) else resize(local, aligned, False)
-        # [B, d, P, N] -> [B * P, N, d]: attention runs across patches for each pixel position.
-        patches = unfold_patches(tokens, self.patch_size)
-        batch, dims, pixels, num_patches = patches.shape
-        patches = patches.permute(0, 2, 3, 1).reshape(batch * pixels, num_patches, dims)
-        patches = self.global_rep(patches)
-        patches = patches.reshape(batch, pixels, num_patches, dims).permute(0, 3, 1, 2)
-        global_ = fold_patches(patches, self.patch_size, *aligned)
+        patches = self.global_rep(tokens_of(tokens, self.patch_size))
+        global_ = map_of(patches, self.patch_size, *aligned, _channels_last(tokens))
         if aligned != (height, width):
             global_ = resize(global_, (height, width), False)
         return global_
