@@ -8,6 +8,6 @@ from .variable_batch import (VariableBatchSampler, VariableRandomResizedCrop, Va
                              scale_batch_pairs)
 
 __all__ = ['CLASSES', 'DEMO_SETS', 'DemoSet', 'DemoVOCDataset', 'VariableBatchSampler',
-           'VariableRandomResizedCrop', 'VariableScaleDataset', 'render_object', 'render_scene',
-           'count_images', 'scale_batch_pairs', 'write_demo_coco', 'write_demo_data', 'write_demo_imagenet',
-           'write_demo_set', 'write_demo_voc']
+           'VariableRandomResizedCrop', 'VariableScaleDataset', 'count_images', 'render_object',
+           'render_scene', 'scale_batch_pairs', 'write_demo_coco', 'write_demo_data',
+           'write_demo_imagenet', 'write_demo_set', 'write_demo_voc']

@@ -1,7 +1,7 @@
 """The three embedded demo sets in one place: which folder, how many images, which writer.
 
-``configs/demo/*`` read ``data/demo/<folder>``; :func:`write_demo_data` writes the sets of some tasks
-under one parent folder, :func:`write_demo_set` one set at the exact folder a config names
+``configs/demo/*`` read ``data/demo/<folder>``; :func:`write_demo_data` writes the sets of some
+tasks under one parent folder, :func:`write_demo_set` one set at the exact folder a config names
 (``tools/demo/run_demo.py`` uses it for a config's ``data_root``).
 """
 import json

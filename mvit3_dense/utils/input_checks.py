@@ -12,7 +12,8 @@ from .errors import InputError
 
 # Dataset type -> how to obtain the data, added to the error for a missing data root.
 DATA_HINTS = {
-    'DemoVOCDataset': 'write it with: python tools/demo/make_demo_data.py --out data/demo --task seg',
+    'DemoVOCDataset':
+    'write it with: python tools/demo/make_demo_data.py --out data/demo --task seg',
     'PascalVOCDataset': "prepare VOC 2012 + SBD as in mmseg's dataset guide "
                         '(docs/en/user_guides/2_dataset_prepare.md, "Pascal VOC")',
     'ADE20KDataset': "prepare ADEChallengeData2016 as in mmseg's dataset guide "
@@ -97,7 +98,8 @@ def _pretrained_paths(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         init = node.get('init_cfg')
         for item in init if isinstance(init, list) else [init]:
-            if isinstance(item, dict) and item.get('type') == 'Pretrained' and item.get('checkpoint'):
+            if (isinstance(item, dict) and item.get('type') == 'Pretrained'
+                    and item.get('checkpoint')):
                 yield item['checkpoint']
         for value in node.values():
             yield from _pretrained_paths(value)

@@ -36,9 +36,9 @@ def start_cpu_distributed(cfg: Config) -> None:
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     if cfg.get('model_wrapper_cfg') is None:
-        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                     broadcast_buffers=False,
-                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
 __all__ = ['TORCHRUN_VARIABLES', 'check_launcher', 'start_cpu_distributed']

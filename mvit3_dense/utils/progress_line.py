@@ -47,8 +47,8 @@ class ProgressLineHook(Hook):
         rate = (time.perf_counter() - self._start) / max(done - self._first_iter, 1)
         loss = (outputs or {}).get('loss')
         loss = f'  loss {float(loss):.4f}' if loss is not None else ''
-        line = f'  train {done:>{len(str(total))}}/{total}{loss}  {_duration(rate * (total - done))} left'
-        self._write(line)
+        left = _duration(rate * (total - done))
+        self._write(f'  train {done:>{len(str(total))}}/{total}{loss}  {left} left')
 
     def after_train(self, runner) -> None:
         if self._wrote and self._is_terminal():

@@ -13,7 +13,8 @@ from mvit3_dense.datasets import DEMO_SETS, write_demo_data
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--out', default='data/demo', help='parent folder of the demo sets')
     parser.add_argument('--task', nargs='+', choices=sorted(DEMO_SETS), default=sorted(DEMO_SETS),
                         help='which sets to write (default: all)')

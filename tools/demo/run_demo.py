@@ -100,8 +100,8 @@ def run_demo(config: str, work_dir: str, *, data_out: Optional[str] = None,
     options = dict(cfg_options or {})
     cfg = load_config(config, options)
     if cfg.get('default_scope') not in TASKS:
-        raise InputError(f'{config}: not a demo config (default_scope {cfg.get("default_scope")!r}, '
-                         f'expected one of {sorted(TASKS)})')
+        raise InputError(f'{config}: not a demo config (default_scope '
+                         f'{cfg.get("default_scope")!r}, expected one of {sorted(TASKS)})')
     task, shows, metric = TASKS[cfg.default_scope]
     if data_out:
         options['data_root'] = osp.join(data_out, DEMO_SETS[task].folder)
@@ -128,7 +128,8 @@ def run_demo(config: str, work_dir: str, *, data_out: Optional[str] = None,
         before = run_test(config, str(untrained), work_dir=str(root / 'eval_untrained'),
                           cfg_options=_run_options(options, root / 'eval_untrained'))
     times['eval untrained'] = time.perf_counter() - phase
-    out.write(f'before    {_metric(before, metric)}  (untrained model, {times["eval untrained"]:.0f} s)\n')
+    out.write(f'before    {_metric(before, metric)}  '
+              f'(untrained model, {times["eval untrained"]:.0f} s)\n')
     out.flush()
 
     phase = time.perf_counter()
@@ -152,7 +153,8 @@ def run_demo(config: str, work_dir: str, *, data_out: Optional[str] = None,
                          cfg_options=_run_options(options, root / 'eval_trained'))
     times['eval trained'] = time.perf_counter() - phase
     pictures = sorted(p for p in pictures_dir.rglob('*') if p.suffix.lower() in PICTURES)
-    out.write(f'after     {_metric(after, metric)}  (trained model, {times["eval trained"]:.0f} s)\n')
+    out.write(f'after     {_metric(after, metric)}  '
+              f'(trained model, {times["eval trained"]:.0f} s)\n')
     out.write(f'pictures  {len(pictures)} predictions drawn in {pictures_dir}\n')
     out.flush()
     times['total'] = time.perf_counter() - start
@@ -178,9 +180,11 @@ def summary(results: List[dict]) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('configs', nargs='+', help='demo config files')
-    parser.add_argument('--work-dir', default='work_dirs/demo', help='parent of the runs\' work dirs')
+    parser.add_argument('--work-dir', default='work_dirs/demo',
+                        help="parent of the runs' work dirs")
     parser.add_argument('--data-out', help='parent folder of the demo sets (default: each '
                         "config's data_root)")
     parser.add_argument('--resume', action='store_true',
