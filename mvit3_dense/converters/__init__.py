@@ -5,7 +5,8 @@ Public API: :func:`convert` (a checkpoint file or state dict -> :class:`Conversi
 formats; :data:`KINDS` the targets.
 """
 from .api import SOURCES, convert, convert_checkpoint_file, find_config
-from .base import KINDS, Conversion, ConversionError, Source, SourceTensors
+from .base import KINDS, NETWORKS, Conversion, ConversionError, Source, SourceTensors
+from .conventions import input_convention
 
-__all__ = ['KINDS', 'SOURCES', 'Conversion', 'ConversionError', 'Source', 'SourceTensors',
-           'convert', 'convert_checkpoint_file', 'find_config']
+__all__ = ['KINDS', 'NETWORKS', 'SOURCES', 'Conversion', 'ConversionError', 'Source',
+           'SourceTensors', 'convert', 'convert_checkpoint_file', 'find_config', 'input_convention']
