@@ -10,6 +10,9 @@ import torch
 from PIL import Image
 
 from mvit3_dense.datasets import write_demo_coco, write_demo_voc
+from mvit3_dense.utils.config_loader import load_config
+from mvit3_dense.utils.data_checks import check_datasets
+from mvit3_dense.utils.errors import InputError
 from mvit3_dense.utils.model_builder import build_model_from_config
 
 from ..conftest import REPO_ROOT
@@ -170,8 +173,6 @@ def test_some_coco_boxes_of_zero_width_are_counted_once(coco, tmp_path, capsys):
 
     root, ann = edited_coco(coco, 'one_flat', 'train', flatten_one)
     from mmengine.config import Config
-
-    from mvit3_dense.utils.data_checks import check_datasets
     cfg = Config.fromfile(DET)
     cfg.train_dataloader.dataset.data_root = str(root)
     check_datasets(cfg, ['train_dataloader'], training=True)
@@ -213,3 +214,25 @@ def test_coco_under_another_root_names_the_evaluator_file(coco, tmp_path, capsys
     assert status == 1 and line.startswith(f'error: test_evaluator.ann_file not found: {old}; ')
     assert line.endswith(f'; the test_dataloader reads {read}: pass --cfg-options '
                          f'test_evaluator.ann_file={read}')
+
+
+def test_a_missing_image_in_the_second_part_of_the_voc_aug_concat_is_named(voc, tmp_path):
+    """The VOC aug configs train on ConcatDataset([VOC train, SBD aug]): a file missing in the
+    second part is named, with its split file, as in a plain dataset."""
+    root = broken_copy(voc, 'aug_missing')
+    shutil.copytree(root / 'SegmentationClass', root / 'SegmentationClassAug')
+    aug = root / 'ImageSets' / 'Segmentation' / 'aug.txt'
+    aug.write_text('\n'.join(split_names(root, 'train') + ['absent_aug']) + '\n')
+    config = REPO_ROOT / 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py'
+    cfg = load_config(str(config), {'data_root': str(root)})
+    parts = cfg.train_dataloader.dataset.datasets
+    assert cfg.train_dataloader.dataset.type == 'ConcatDataset'
+    assert [p.data_root for p in parts] == [str(root), str(root)]
+    with pytest.raises(InputError) as err:
+        check_datasets(cfg, ['train_dataloader'], training=True)
+    missing = root / 'JPEGImages' / 'absent_aug.jpg'
+    assert str(err.value).startswith(f'train_dataloader: 1 of the 3 images named by {aug} do not '
+                                     f'exist (e.g. {missing}).')
+    # the complete set passes
+    aug.write_text('\n'.join(split_names(root, 'train')) + '\n')
+    check_datasets(cfg, ['train_dataloader'], training=True)

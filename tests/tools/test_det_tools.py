@@ -1,5 +1,6 @@
 """tools/test.py on the detection demo config, COCO mAP by hand, and the demo model learning."""
 import json
+import pickle
 import re
 
 import numpy as np
@@ -141,7 +142,8 @@ def test_tools_test_prints_coco_map_and_draws_boxes(tmp_path):
     show_dir = tmp_path / 'show'
     proc = run_tool(
         'tools/test.py', DEMO, tmp_path / 'one_box.pth', '--work-dir', tmp_path / 'work',
-        '--show-dir', show_dir, '--cfg-options', f'test_dataloader.dataset.data_root={root}',
+        '--show-dir', show_dir, '--out', tmp_path / 'dets.pkl',
+        '--cfg-options', f'test_dataloader.dataset.data_root={root}',
         'test_dataloader.dataset.ann_file=ann.json', 'test_dataloader.dataset.data_prefix.img=val/',
         f'test_evaluator.ann_file={root / "ann.json"}')
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -151,6 +153,20 @@ def test_tools_test_prints_coco_map_and_draws_boxes(tmp_path):
         found = re.search(rf'^coco/bbox_{key}: (-?[\d.]+)$', proc.stdout, re.M)
         assert found, proc.stdout
         assert float(found.group(1)) == pytest.approx(value, abs=1e-3), key
+
+    # --out: per-image detections in the image's pixels, best first, top one the model's box.
+    with open(tmp_path / 'dets.pkl', 'rb') as f:
+        dumped = pickle.load(f)
+    assert len(dumped) == 1 and dumped[0]['img_id'] == 1
+    pred = {k: np.asarray(v) for k, v in dumped[0]['pred_instances'].items()}
+    boxes, scores, labels = pred['bboxes'], pred['scores'], pred['labels']
+    assert boxes.shape == (len(scores), 4) and 1 <= len(scores) <= 100
+    assert (boxes[:, [0, 2]] >= 0).all() and (boxes[:, [0, 2]] <= 160).all()
+    assert (boxes[:, [1, 3]] >= 0).all() and (boxes[:, [1, 3]] <= 160).all()
+    assert (np.diff(scores) <= 0).all() and (scores >= 0).all() and (scores <= 1).all()
+    assert ((labels >= 0) & (labels < len(CLASSES))).all()
+    assert labels[0] == 2 and scores[0] > 0.99
+    assert boxes[0] == pytest.approx(np.array(anchor), abs=0.5)
 
     drawn = np.asarray(Image.open(show_dir / '1.jpg'))
     assert drawn.shape == (160, 320, 3)  # ground truth left, prediction right

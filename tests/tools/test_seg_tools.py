@@ -92,8 +92,20 @@ def test_tools_test_miou_equals_hand_computed_value(tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), tmp_path / 'const.pth')
 
     proc = run_tool('tools/test.py', DEMO, tmp_path / 'const.pth', '--work-dir', tmp_path / 'work',
+                    '--show-dir', tmp_path / 'show', '--out', tmp_path / 'maps',
                     '--cfg-options', f'test_dataloader.dataset.data_root={tmp_path / "voc"}')
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # --out: one label map per image, class 1 at every pixel, at the image's size.
+    maps = sorted((tmp_path / 'maps').glob('*.png'))
+    assert [p.name for p in maps] == ['a.png', 'b.png']
+    for path in maps:
+        label = np.asarray(Image.open(path))
+        assert label.shape == (16, 16) and (label == 1).all()
+    # --show-dir: a picture of each test image (the demo config draws every one), ground truth
+    # and prediction side by side.
+    pictures = sorted((tmp_path / 'show').rglob('*.png'))
+    assert [p.name.split('.jpg')[0] for p in pictures] == ['test_a', 'test_b']
+    assert np.asarray(Image.open(pictures[0])).shape == (16, 32, 3)
     # Labelled pixels: 192 + 256 = 448, all predicted 1. Class 0: 0 / 96; class 1: 112 / 448;
     # class 2: 0 / 240; classes 3 and 4 appear nowhere and are left out of the mean.
     # mIoU = (0 + 0.25 + 0) / 3 = 8.33 %, overall accuracy 112 / 448 = 25 %.
