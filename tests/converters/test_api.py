@@ -28,12 +28,18 @@ def test_unknown_kind_is_refused_before_reading(tmp_path):
                        'classifier, segmentor, detector'):
         convert(absent, kind='segmenter')
     assert KINDS == ('backbone', 'classifier', 'segmentor', 'detector')
-    with pytest.raises(ConversionError, match="unknown source format 'timm': choose one of cvnets"):
-        convert(absent, kind='backbone', source='timm')
+    with pytest.raises(ConversionError, match="unknown source format 'keras': choose one of "
+                       'cvnets, timm, hf'):
+        convert(absent, kind='backbone', source='keras')
+    with pytest.raises(ConversionError, match='timm .* has no detector checkpoints: choose a '
+                       'kind of backbone, classifier'):
+        convert(absent, kind='detector', source='timm')
     with pytest.raises(ConversionError, match="a config applies to the kinds segmentor, detector "
                        "only, not to 'classifier'"):
         convert(absent, kind='classifier', config='any.py')
     assert set(SOURCES['cvnets'].mappers) == set(KINDS)
+    assert set(SOURCES['timm'].mappers) == set(SOURCES['hf'].mappers) == {'backbone',
+                                                                          'classifier'}
 
 
 @pytest.mark.parametrize('kind', ['backbone', 'segmentor'])

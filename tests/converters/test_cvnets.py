@@ -138,7 +138,7 @@ def test_cli_detects_the_variant(reference_dir, tmp_path):
     dst = tmp_path / 'xxs.pth'
     proc = run_cli(reference_dir / 'fixtures' / 'mobilevitv3_xxs_state_dict.pt', dst, '--quiet')
     assert proc.returncode == 0, proc.stderr
-    assert 'MobileViTv3-xxs (v1-based, conv_1x1_exp kept)' in proc.stdout
+    assert 'MobileViTv3-xxs (v1-based, conv_1x1_exp kept, from cvnets)' in proc.stdout
     saved = torch.load(dst, weights_only=True)
     assert saved['meta']['arch'] == 'xxs' and 'stem.conv.weight' in saved['state_dict']
 

@@ -73,3 +73,16 @@ def test_refuses_another_format():
                 source='timm')
     with pytest.raises(ConversionError, match='has no segmentor checkpoints'):
         convert(model.state_dict(), kind='segmentor', source='timm')
+
+
+def test_cli_converts_a_timm_checkpoint(tmp_path):
+    from ..conftest import run_tool
+    src, dst = tmp_path / 'mobilevitv2_050.pth', tmp_path / 'out.pth'
+    torch.save(timm.create_model('mobilevitv2_050', pretrained=False).state_dict(), src)
+    proc = run_tool('tools/model_converters/cvnets2mmdense.py', src, dst, '--source', 'timm',
+                    '--kind', 'classifier')
+    assert proc.returncode == 0, proc.stderr
+    assert 'MobileViTv2-0.5 (v2-based, conv_1x1_exp absent, from timm)' in proc.stdout
+    assert len(torch.load(dst, weights_only=True)['state_dict']) == 269
+    proc = run_tool('tools/model_converters/cvnets2mmdense.py', src, dst, '--source', 'cvnets')
+    assert proc.returncode == 1 and 'not an ml-cvnets MobileViT checkpoint' in proc.stderr
