@@ -1,6 +1,10 @@
 from .checkpoint_hook import AtomicCheckpointHook
+from .progress_line_hook import ProgressLineHook
 from .rng_state_hook import RNGStateHook
 from .runner import SafeCheckpointRunner
 from .seg_label_check_hook import SegLabelCheckHook
 
-__all__ = ['AtomicCheckpointHook', 'RNGStateHook', 'SafeCheckpointRunner', 'SegLabelCheckHook']
+__all__ = [
+    'AtomicCheckpointHook', 'ProgressLineHook', 'RNGStateHook', 'SafeCheckpointRunner',
+    'SegLabelCheckHook'
+]

@@ -11,7 +11,7 @@ from mmengine.config import Config
 
 from mvit3_dense.datasets import write_demo_coco, write_demo_imagenet, write_demo_voc
 from mvit3_dense.utils.config_loader import load_config, move_data_root
-from mvit3_dense.utils.progress_line import ProgressLineHook
+from mvit3_dense.engine import ProgressLineHook
 
 from ..conftest import REPO_ROOT
 

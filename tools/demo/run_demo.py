@@ -31,7 +31,7 @@ from mvit3_dense.utils.checkpoint import atomic_save
 from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
 from mvit3_dense.utils.errors import InputError, tool_errors
 from mvit3_dense.utils.model_builder import build_model_from_config
-from mvit3_dense.utils.progress_line import ProgressLineHook
+from mvit3_dense.engine import ProgressLineHook
 from mvit3_dense.utils.tool_runs import run_test, run_train
 
 # default_scope -> (demo set, what the demo shows, the metric the screen reports).
