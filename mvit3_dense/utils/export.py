@@ -104,15 +104,19 @@ def export_onnx(wrapper, output_names, x, path, dynamic=False, opset=17,
     return path
 
 
-def onnx_max_abs_diff(path, wrapper, x):
-    """Largest absolute difference between onnxruntime's and PyTorch's outputs for ``x``."""
+def onnx_differences(path, wrapper, x):
+    """onnxruntime's outputs for ``x`` against PyTorch's (``wrapper``): the largest absolute
+    difference, and the largest difference relative to the magnitude of each output."""
     import onnxruntime
     session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     ours = session.run(None, {'input': x.numpy()})
     with torch.no_grad():
         theirs = wrapper.eval()(x)
     theirs = theirs if isinstance(theirs, (tuple, list)) else (theirs,)
-    return max(float((torch.from_numpy(a) - b).abs().max()) for a, b in zip(ours, theirs))
+    diffs = [(torch.from_numpy(a) - b).abs().max() for a, b in zip(ours, theirs)]
+    absolute = max(float(d) for d in diffs)
+    relative = max(float(d / b.abs().max().clamp(min=1e-12)) for d, b in zip(diffs, theirs))
+    return absolute, relative
 
 
 def eval_pipeline(cfg) -> List[dict]:

@@ -39,8 +39,8 @@ def export(config, out, *extra):
         cwd=REPO_ROOT, capture_output=True, text=True)
 
 
-def max_diffs(stdout):
-    return [float(line.rsplit(' ', 1)[1]) for line in stdout.splitlines() if 'max abs diff' in line]
+def max_diffs(stdout, what='max abs diff'):
+    return [float(line.rsplit(' ', 1)[1]) for line in stdout.splitlines() if what in line]
 
 
 @pytest.mark.parametrize('arch', ['xxs', '0.5'])
@@ -53,6 +53,10 @@ def test_onnx_export_matches_pytorch(tmp_path, demo_image, arch, what):
     assert proc.returncode == 0, proc.stderr[-2000:]
     diffs = max_diffs(proc.stdout)
     assert len(diffs) == 2 and max(diffs) <= 1e-4
+    # The export is the folded inference form, checked against the unfolded PyTorch model.
+    assert 'batch norms folded into the convolutions' in proc.stdout
+    relative = max_diffs(proc.stdout, 'relative diff')
+    assert len(relative) == 2 and max(relative) <= 1e-5
     assert out.is_file() and [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
