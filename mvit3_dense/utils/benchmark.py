@@ -145,7 +145,17 @@ def nearest_baselines(arch: str) -> Dict[str, nn.Module]:
 
 
 def prepare(model: nn.Module, device: str, channels_last: bool = False,
-            compile_model: bool = False) -> nn.Module:
+            compile_model: bool = False, inference_form: bool = False) -> nn.Module:
+    """``model`` on ``device`` in eval mode, optionally channels-last and compiled.
+
+    ``inference_form``: this project's inference form instead
+    (:func:`~mvit3_dense.utils.deploy.prepare_for_inference`: batch norms folded, channels-last
+    whatever ``channels_last`` says). Baselines are timed as they ship, without it.
+    """
+    if inference_form:
+        from .deploy import prepare_for_inference
+        return prepare_for_inference(model, device=device, channels_last=True,
+                                     compile=compile_model)
     model = model.to(device)
     model.eval()  # not chained: some backbones' train() returns None
     if channels_last:

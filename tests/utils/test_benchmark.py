@@ -1,3 +1,4 @@
+import copy
 import sys
 import types
 
@@ -195,3 +196,28 @@ def test_seg_logits_come_at_the_input_size_with_the_auxiliary_head_when_training
     assert torch.allclose(logits[..., -1, -1], direct[..., -1, -1], atol=1e-5)
     outs = net.train()(x.repeat(2, 1, 1, 1))  # two images: the ASPP pooling's BN trains
     assert [tuple(o.shape) for o in outs] == [(2, 21, 64, 32), (2, 21, 4, 2)]
+
+
+def test_ours_are_timed_in_the_inference_form_and_baselines_as_they_ship():
+    from mvit3_dense.utils.deploy import count_batch_norms
+    plain = prepare(MobileViTv3(arch='xxs'), 'cpu')
+    ours = prepare(copy.deepcopy(plain), 'cpu', inference_form=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], plain(x)[0], rtol=1e-5, atol=1e-5)
+    assert count_batch_norms(plain) == 32 and count_batch_norms(ours) == 0
+    assert ours.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain.stem.conv.weight.is_contiguous() and not plain.training
+    assert plain.stem.conv.bias is None and ours.stem.conv.bias is not None
+
+
+def test_tool_times_the_inference_form_unless_no_fuse():
+    import importlib.util
+
+    from ..conftest import REPO_ROOT
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert not tool.parse_args(['cfg.py']).no_fuse
+    assert tool.parse_args(['cfg.py', '--no-fuse']).no_fuse

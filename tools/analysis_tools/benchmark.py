@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/benchmark.py CONFIG [--batch N [N ...]] [--shape H W]
         [--dtype fp32|bf16|fp16] [--channels-last] [--compile] [--device auto|cpu|cuda]
-        [--mode infer|train] [--authors-code DIR]
+        [--mode infer|train] [--authors-code DIR] [--no-fuse]
 
 Pairs, each timed interleaved in one process and reported as a ratio with its spread:
 this project's backbone against mmpretrain's MobileViT of the nearest size, timm's MobileViT
@@ -11,6 +11,12 @@ own encoder; this project's whole network (without post-processing) against the 
 network of the same config. ``DIR`` holds the authors' trees as
 ``tools/analysis_tools/prepare_authors_code.sh`` builds them; their parameter counts must equal
 ours, or the tool stops. With ``--dtype bf16`` / ``fp16`` our backbone also runs in fp32.
+
+In inference mode this project's models are timed in their inference form
+(``mvit3_dense.utils.deploy.prepare_for_inference``: batch norms folded into the convolutions,
+channels-last), the form ``tools/deployment/export_onnx.py`` exports; ``--no-fuse`` times them
+as trained (eval mode, memory format from ``--channels-last``). The baselines always run as they
+ship: eval mode, norms not folded (``--channels-last`` applies to them).
 
 On CUDA each run is timed with CUDA events (as the authors' latency script); on CPU with
 ``time.perf_counter``. Each ``--batch`` gets its own table: batch 1 for latency, a large batch
@@ -46,7 +52,12 @@ def parse_args(argv=None):
                         'segmentation, 320x320 detection)')
     parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
                         help='bf16 / fp16 run under torch.autocast (fp16: CUDA only)')
-    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last memory for the baselines (and for ours with '
+                        '--no-fuse; our inference form is channels-last already)')
+    parser.add_argument('--no-fuse', action='store_true',
+                        help='time our models as trained (batch norms not folded) instead of '
+                        'in their inference form')
     parser.add_argument('--compile', action='store_true', help='torch.compile every model')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
                         help='auto: cuda when available, else cpu')
@@ -121,8 +132,11 @@ def main(argv=None):
     backbone = copy.deepcopy(backbone_of(model))
     has_whole = not args.no_full_model and backbone_of(model) is not model
 
-    def step(module, dtype=args.dtype):
-        module = prepare(module, device, args.channels_last, args.compile)
+    inference_form = args.mode == 'infer' and not args.no_fuse
+
+    def step(module, dtype=args.dtype, ours=False):
+        module = prepare(module, device, args.channels_last, args.compile,
+                         inference_form=ours and inference_form)
         return make_step(module, args.mode, dtype, device)
 
     ours = f'mvit3_dense MobileViTv3-{arch} backbone'
@@ -146,11 +160,14 @@ def main(argv=None):
         for name, baseline in nearest_baselines(arch).items():
             modules[name] = baseline
             pairs[name] = ours
-    steps = {name: step(module) for name, module in modules.items()}
-    if args.dtype != 'fp32':
-        steps[f'{ours} (fp32)'] = step(backbone, 'fp32')
-        pairs[f'{ours} (fp32)'] = ours
+    mine = {ours, ours_whole}
+    # Our fp32 row gets its own copy: the inference form folds the norms in place.
+    extra = copy.deepcopy(backbone) if args.dtype != 'fp32' else None
     params = {name: _count(module) for name, module in modules.items()}
+    steps = {name: step(module, ours=name in mine) for name, module in modules.items()}
+    if extra is not None:
+        steps[f'{ours} (fp32)'] = step(extra, 'fp32', ours=True)
+        pairs[f'{ours} (fp32)'] = ours
 
     timer = make_timer(device)
     where = (f'cuda {torch.cuda.get_device_name()} (timed with CUDA events)'
@@ -167,6 +184,9 @@ def main(argv=None):
               f'{args.dtype}, {where}, threads {torch.get_num_threads()}, channels_last '
               f'{args.channels_last}, compile {args.compile}, {args.warmup} warm-up and '
               f'{args.iters} timed runs each, interleaved')
+        print('ours: ' + ('inference form (batch norms folded, channels-last)' if inference_form
+                          else 'as trained (batch norms not folded)') +
+              '; baselines: eval mode, as they ship')
         print(format_results(results, pairs))
 
 
