@@ -2,6 +2,8 @@
 variant detected from the tensors) reproduce Apple's fixture outputs: classifiers (every stage
 and the logits), DeepLabv3-MobileViTv1-XXS (VOC) logits and SSDLite-MobileViTv2-0.5 (COCO) raw
 outputs. Fixtures: reference folder ``apple/`` (sibling of the MobileViTv3 references)."""
+from pathlib import Path
+
 import pytest
 import torch
 from mmengine.runner import load_checkpoint
@@ -140,3 +142,34 @@ def test_an_arch_of_another_network_is_refused(apple_dir):
     with pytest.raises(ConversionError, match="holds MobileViTv1-xxs but arch 'xxs' was "
                        'requested: pass --arch mobilevitv1-xxs'):
         convert(state, kind='backbone', arch='xxs')
+
+
+SHIPPED_APPLE = Path(__file__).resolve().parents[1] / 'data' / 'apple' / 'fixtures'
+
+
+@pytest.mark.parametrize('name', list(CLASSIFIERS))
+def test_shipped_classifier_subset_reproduces_apples_logits(tmp_path, name):
+    """Runs on a plain clone: the shipped copy of Apple's weights, converted, gives Apple's logits
+    at 320x256 (tests/data/apple/make_subset.py; equal to the full references when present)."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    dst = tmp_path / 'classifier.pth'
+    result = convert_checkpoint_file(SHIPPED_APPLE / f'{name}_state_dict.pt', dst,
+                                     kind='classifier', progress=False)
+    assert (result.arch, result.network) == CLASSIFIERS[name]
+    init_default_scope('mmpretrain')
+    channels = MobileViTv3(arch=result.arch, init_cfg=None).all_channels
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='MobileViTv3', arch=result.arch, out_indices=(len(channels) - 1, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000, in_channels=channels[-1])))
+    load_checkpoint(model, str(dst), map_location='cpu', strict=True)
+    io = load(SHIPPED_APPLE, f'{name}_io_320x256.pt')
+    full = reference_root().parent / 'apple' / 'fixtures' / f'{name}_io_320x256.pt'
+    if full.is_file():
+        assert torch.equal(io['logits'], load(full.parent, full.name)['logits'])
+    with torch.no_grad():
+        logits = model.eval()(regenerate_input(io), mode='tensor')
+    assert logits.shape == (2, 1000)
+    assert relative_difference(logits, io['logits']) <= TOLERANCE
