@@ -187,3 +187,29 @@ def test_l2_forms_differ_from_their_base_only_in_layer4_attention():
         assert (base[3].attn_layers, l2[3].attn_layers) == (4, 2)
         assert l2[:3] == base[:3] and l2[4] == base[4]
         assert l2[3]._replace(attn_layers=4) == base[3]
+
+
+def test_patch_tokens_round_trip_in_either_memory_format():
+    from mvit3_dense.models.layers.mobilevitv3_block import map_of, tokens_of
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    tokens = tokens_of(x, 2)
+    # token [b * P + p, n, c]: pixel p (row-major in the 2x2 patch) of patch n (row-major)
+    assert tokens.shape == (2 * 4, 2 * 3, 3)
+    assert tokens[1 * 4 + 3, 1 * 3 + 2, 1].item() == x[1, 1, 1 * 2 + 1, 2 * 2 + 1].item()
+    for channels_last in (False, True):
+        back = map_of(tokens, 2, 4, 6, channels_last)
+        assert torch.equal(back, x)
+        assert back.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert torch.equal(tokens_of(x.to(memory_format=torch.channels_last), 2), tokens)
+
+
+@pytest.mark.parametrize('arch', ['xxs', '0.5'])
+def test_channels_last_maps_give_the_same_outputs(arch):
+    model = MobileViTv3(arch=arch, out_indices=range(6)).eval()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        plain = model(x)
+        fast = model.to(memory_format=torch.channels_last)(x)
+    for a, b in zip(fast, plain):
+        assert ((a - b).abs().max() / b.abs().max()).item() <= 1e-5
+    assert fast[3].is_contiguous(memory_format=torch.channels_last)
