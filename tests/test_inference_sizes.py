@@ -11,7 +11,7 @@ from .conftest import REPO_ROOT
 
 SEG = 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py'
 SEG_V2 = 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb4-120e_ade20k-512x512.py'
-DET = 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py'
+DET = 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py'
 SIZES = [(31, 31), (64, 1024), (1024, 64)]
 # The network input of each image size, by hand. v1 VOC: a fixed 512x512 resize (already a
 # multiple of the output stride 16). v2 ADE20K: shorter side to 512, the longer one scaled alike

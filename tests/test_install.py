@@ -19,7 +19,7 @@ CHECK = textwrap.dedent('''
     from mmpretrain.registry import MODELS as CLS
     from mmseg.registry import MODELS as SEG
     from mvit3_dense.utils.config_paths import config_path, config_root
-    cfg = Config.fromfile(str(config_path('ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py')))
+    cfg = Config.fromfile(str(config_path('ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py')))
     print(json.dumps(dict(
         package=mvit3_dense.__file__, config_root=str(config_root()),
         configs=sorted(os.listdir(config_root())),

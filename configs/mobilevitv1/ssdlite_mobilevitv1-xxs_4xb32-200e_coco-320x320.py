@@ -16,4 +16,4 @@ model = dict(
     backbone=dict(arch='mobilevitv1-xxs', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(64, 80)),
     bbox_head=dict(in_channels=(64, 80, 256, 128, 128, 64)))
-optim_wrapper = dict(optimizer=dict(weight_decay=0.01), paramwise_cfg=dict(_delete_=True))
+optim_wrapper = dict(optimizer=dict(weight_decay=0.01))

@@ -16,7 +16,6 @@ model = dict(
     backbone=dict(arch='mobilevitv2-0.5', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(192, 256)),
     bbox_head=dict(in_channels=(192, 256, 256, 128, 128, 64)))
-optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))
 # The v2 family's input: Pillow decoding and bicubic resize (see the dataset config).
 train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline_v2))
 val_dataloader = dict(dataset=dict(pipeline=_base_.test_pipeline_v2))

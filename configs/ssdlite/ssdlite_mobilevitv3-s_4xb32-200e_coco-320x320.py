@@ -10,3 +10,12 @@ model = dict(
     backbone=dict(arch='s', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(256, 320)),
     bbox_head=dict(in_channels=(256, 320, 256, 128, 128, 64)))
+# MobileViTv3-v1/config/detection/ssd_mobilevitv3_small_320.yaml: max lr 0.004 reached from
+# 0.00009 over the 500 warm-up iterations (start factor 0.00009 / 0.004), weight decay 0.01 on
+# every parameter; 32 images per GPU as the base.
+optim_wrapper = dict(optimizer=dict(lr=0.004, weight_decay=0.01))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.00009 / 0.004, by_epoch=False, begin=0, end=500),
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=0, end=200, T_max=200,
+         convert_to_iter_based=True),
+]

@@ -10,3 +10,6 @@ model = dict(
     backbone=dict(arch='xs', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(160, 160)),
     bbox_head=dict(in_channels=(160, 160, 256, 128, 128, 64)))
+# MobileViTv3-v1/config/detection/ssd_mobilevitv3_x_small_320.yaml: weight decay 0.01 on every
+# parameter; lr 0.0009 and 32 images per GPU as the base.
+optim_wrapper = dict(optimizer=dict(weight_decay=0.01))

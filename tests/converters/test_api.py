@@ -74,7 +74,7 @@ def test_detector_arch_is_checked():
     result = convert(weights, kind='detector', arch='xxs')
     assert (result.kind, result.arch, result.num_classes, result.initialised) == (
         'detector', 'xxs', 81, ())
-    assert result.config.endswith('ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py')
+    assert result.config.endswith('ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py')
 
 
 @pytest.fixture(scope='module')

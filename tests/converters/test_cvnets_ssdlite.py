@@ -9,7 +9,7 @@ from mvit3_dense.utils.model_builder import build_model_from_config
 from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, reference_root
 from ..pipeline.test_det_authors import match_detections
 
-XXS_COCO = 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py'
+XXS_COCO = 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py'
 XXS_WEIGHTS = 'ssdlite_mobilevitv3_xxs_coco_state_dict.pt'
 XXS_IO = ('io', 'io_256x320')  # 1x3x320x320 and 1x3x256x320 (H=256)
 MAPS = ['fm_os16', 'fm_os32', 'fm_os64', 'fm_os128', 'fm_os256', 'fm_os-1']

@@ -23,12 +23,20 @@ CONFIG_DIR = REPO_ROOT / 'configs'
 PARAMS = {
     'ssdlite_mobilevitv3-s_4xb32-200e_coco-320x320.py': (5_547_882, 148_032, 906_058),
     'ssdlite_mobilevitv3-xs_4xb32-200e_coco-320x320.py': (2_666_938, 105_312, 815_946),
-    'ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py': (1_533_450, 96_768, 766_794),
+    'ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py': (1_533_450, 96_768, 766_794),
     'ssdlite_mobilevitv3-1.0_4xb32-200e_coco-320x320.py': (5_846_451, 199_296, 1_020_746),
     'ssdlite_mobilevitv3-0.75_4xb32-200e_coco-320x320.py': (3_718_587, 165_120, 938_826),
     'ssdlite_mobilevitv3-0.5_4xb32-200e_coco-320x320.py': (2_094_787, 130_944, 790_858),
 }
-V1_CONFIG = 'ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py'
+# The authors' yamls (MobileViTv3-v1/config/detection/ssd_mobilevitv3_*_320.yaml,
+# MobileViTv3-v2/config/detection/ssd_coco/mobilevit_v3.yaml): max lr, weight decay on every
+# parameter, images per GPU, first lr of the warm-up.
+RECIPES = {
+    's': (0.004, 0.01, 32, 0.00009), 'xs': (0.0009, 0.01, 32, 0.00009),
+    'xxs': (0.0009, 0.01, 64, 0.00009), '1.0': (0.0009, 0.05, 32, 0.00009),
+    '0.75': (0.0009, 0.05, 32, 0.00009), '0.5': (0.0009, 0.05, 32, 0.00009),
+}
+V1_CONFIG = 'ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py'
 V2_CONFIG = 'ssdlite_mobilevitv3-0.5_4xb32-200e_coco-320x320.py'
 
 
@@ -64,9 +72,13 @@ def test_param_counts_match_the_authors(name):
     assert cfg.model.backbone.with_exp_conv is False
     assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    assert cfg.optim_wrapper.optimizer.lr == 0.0009
-    assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
-    assert cfg.train_dataloader.batch_size * 4 == 128
+    lr, weight_decay, per_gpu, warmup_from = RECIPES[cfg.model.backbone.arch]
+    assert cfg.optim_wrapper.optimizer.lr == lr
+    assert cfg.optim_wrapper.optimizer.weight_decay == weight_decay
+    assert not cfg.optim_wrapper.get('paramwise_cfg')  # no_decay_bn_filter_bias: false
+    assert cfg.train_dataloader.batch_size == per_gpu and f'_4xb{per_gpu}-' in name
+    assert cfg.auto_scale_lr.base_batch_size == 4 * per_gpu
+    assert abs(cfg.param_scheduler[0].start_factor * lr - warmup_from) < 1e-12
     assert cfg.train_cfg.max_epochs == 200
     assert cfg.param_scheduler[0].end == 500
     assert cfg.param_scheduler[1].type == 'CosineAnnealingLR'

@@ -21,7 +21,7 @@ ARCHS = ['xxs', '0.5', 'mobilevitv1-xxs', 'mobilevitv2-0.5']
 CONFIGS = {
     'deeplabv3-xxs': 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py',
     'deeplabv3-0.5': 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py',
-    'ssdlite-xxs': 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py',
+    'ssdlite-xxs': 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py',
     'ssdlite-0.5': 'configs/ssdlite/ssdlite_mobilevitv3-0.5_4xb32-200e_coco-320x320.py',
 }
 

@@ -10,3 +10,8 @@ model = dict(
     backbone=dict(arch='xxs', init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     neck=dict(in_channels=(80, 128)),
     bbox_head=dict(in_channels=(80, 128, 256, 128, 128, 64)))
+# MobileViTv3-v1/config/detection/ssd_mobilevitv3_xx_small_320.yaml: 64 images per GPU (4 GPUs),
+# weight decay 0.01 on every parameter; lr 0.0009 as the base.
+train_dataloader = dict(batch_size=64)
+optim_wrapper = dict(optimizer=dict(weight_decay=0.01))
+auto_scale_lr = dict(base_batch_size=256)
