@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a config's test set and print the metrics (mIoU, COCO mAP, ...).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out PATH]
-                         [--cfg-options K=V ...]
+                         [--no-fuse] [--cfg-options K=V ...]
 """
 import argparse
 import os
@@ -22,6 +22,10 @@ def parse_args(argv=None):
         '--out', help='segmentation: a dir for predicted label maps; detection or classification: '
         'a .pkl of per-image results')
     parser.add_argument(
+        '--no-fuse', action='store_true',
+        help='evaluate the model as trained (default: its inference form, batch norms folded '
+        'into the convolutions and channels-last weights; outputs within 1e-5)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, key=value pairs (e.g. test_dataloader.batch_size=1)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
@@ -37,7 +41,7 @@ def main(argv=None):
     with tool_errors():
         metrics = run_test(args.config, args.checkpoint, work_dir=args.work_dir,
                            show_dir=args.show_dir, out=args.out, launcher=args.launcher,
-                           cfg_options=args.cfg_options)
+                           cfg_options=args.cfg_options, fuse=not args.no_fuse)
     print(format_metrics(metrics))
     return metrics
 

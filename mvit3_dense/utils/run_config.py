@@ -111,8 +111,13 @@ TEST_OUTPUTS: Dict[str, Callable[[Config, Optional[str], Optional[str]], None]] 
 
 def prepare_test_cfg(cfg: Config, config_path: str, checkpoint: str, *,
                      work_dir: Optional[str] = None, show_dir: Optional[str] = None,
-                     out: Optional[str] = None, launcher: str = 'none') -> Config:
-    """Apply the ``tools/test.py`` flags to ``cfg`` and check its inputs."""
+                     out: Optional[str] = None, launcher: str = 'none',
+                     fuse: bool = True) -> Config:
+    """Apply the ``tools/test.py`` flags to ``cfg`` and check its inputs.
+
+    ``fuse``: evaluate the inference form (``InferenceFormHook``: batch norms folded into the
+    convolutions, channels-last weights; outputs within 1e-5 of the model as trained).
+    """
     if not osp.isfile(checkpoint):
         raise InputError(f'checkpoint not found: {osp.abspath(checkpoint)}')
     cfg.launcher = launcher
@@ -129,6 +134,8 @@ def prepare_test_cfg(cfg: Config, config_path: str, checkpoint: str, *,
     check_datasets(cfg, ['test_dataloader'], training=False)
     if cfg.get('default_scope') == 'mmseg':
         _add_hook(cfg, 'SegLabelCheckHook')
+    if fuse:
+        _add_hook(cfg, 'InferenceFormHook')
     return cfg
 
 

@@ -41,12 +41,14 @@ def run_train(config: str, *, work_dir: Optional[str] = None, resume: Optional[s
 
 def run_test(config: str, checkpoint: str, *, work_dir: Optional[str] = None,
              show_dir: Optional[str] = None, out: Optional[str] = None, launcher: str = 'none',
-             cfg_options: Optional[dict] = None, hooks: Iterable[Hook] = ()) -> Dict[str, float]:
+             cfg_options: Optional[dict] = None, hooks: Iterable[Hook] = (),
+             fuse: bool = True) -> Dict[str, float]:
     """Evaluate ``checkpoint`` on the test set of ``config`` as ``tools/test.py`` does; returns
-    the metrics. ``show_dir`` / ``out``: pictures of the predictions / the raw predictions."""
+    the metrics. ``show_dir`` / ``out``: pictures of the predictions / the raw predictions;
+    ``fuse``: in the inference form (batch norms folded), ``False`` as trained."""
     cfg = load_config(config, cfg_options)
     cfg = prepare_test_cfg(cfg, config, checkpoint, work_dir=work_dir, show_dir=show_dir, out=out,
-                           launcher=launcher)
+                           launcher=launcher, fuse=fuse)
     with explain_data_errors():
         metrics = _with_hooks(build_runner(cfg), hooks).test()
     publish_test_outputs(cfg, out)

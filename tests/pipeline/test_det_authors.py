@@ -30,7 +30,7 @@ from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, missing_reference, referenc
 SHIPPED = SHIPPED_REFERENCE / 'det'
 CASES = {
     'det_v1_xxs_coco': dict(
-        config='configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py',
+        config='configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py',
         weights='ssdlite_mobilevitv3_xxs_coco_state_dict.pt', arch='xxs'),
     'det_v2_0.75_coco': dict(
         config='configs/ssdlite/ssdlite_mobilevitv3-0.75_4xb32-200e_coco-320x320.py',
@@ -216,10 +216,12 @@ def test_tools_test_gives_the_authors_detections(name, tmp_path_factory):
         assert len(ours[1]) == len(theirs[1]), case['files'][i]
         # The authors' order (v1: grouped by class, v2: by score), up to equal scores.
         assert (ours[1] - theirs[1]).abs().max() <= SCORE_TOL, case['files'][i]
+        # Positions may differ only between scores the authors tie within the score tolerance
+        # (the inference form, batch norms folded, moves scores by ~1e-6).
         swapped = (ours[2] != theirs[2]).nonzero().flatten()
-        tied = torch.cat([theirs[1][1:] == theirs[1][:-1], torch.tensor([False])])
-        tied = tied | torch.cat([torch.tensor([False]), tied[:-1]])
-        assert tied[swapped].all(), (case['files'][i], swapped)
+        close = (theirs[1][1:] - theirs[1][:-1]).abs() <= SCORE_TOL
+        tied = torch.cat([close, torch.tensor([False])]) | torch.cat([torch.tensor([False]), close])
+        assert tied[swapped].all(), (case['files'][i], swapped, theirs[1][swapped])
         total += len(theirs[1])
         matched += match_detections(ours, theirs)
     assert matched == total == int(case['n_dets'].sum())

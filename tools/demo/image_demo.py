@@ -1,13 +1,13 @@
 """Draw a segmentation or detection model's prediction on one image.
 
     python tools/demo/image_demo.py IMAGE CONFIG CHECKPOINT [--out-file OUT.png] [--score-thr 0.3]
+                                                   [--no-fuse]
 
 Segmentation (mmseg configs): the class mask over the image with class names on the regions;
 detection (mmdet configs): boxes with class names and scores. Drawn by mmseg's / mmdet's own
 visualizers; the picture has the size of the input image.
 """
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -15,8 +15,10 @@ from pathlib import Path
 import mmcv
 from mmengine.model import revert_sync_batchnorm
 
+from mvit3_dense.utils.atomic_io import atomic_write
 from mvit3_dense.utils.checkpoint import load_model_weights
 from mvit3_dense.utils.config_loader import CfgOptionsAction, load_config
+from mvit3_dense.utils.deploy import prepare_for_inference
 from mvit3_dense.utils.errors import tool_errors
 from mvit3_dense.utils.input_checks import leaf_datasets
 
@@ -30,6 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation mask opacity')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--no-fuse', action='store_true',
+                        help='run the model as trained (default: batch norms folded, as '
+                        'tools/test.py)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. model.test_cfg.score_thr=0.1')
     return parser.parse_args(argv)
@@ -72,6 +77,8 @@ def draw_segmentation(args, cfg, out_file):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
     model = load_weights(init_model(cfg, None, device='cpu'), args, cfg)
     model = revert_sync_batchnorm(model)
+    if not args.no_fuse:
+        prepare_for_inference(model)
     result = inference_model(model, args.image)
     show_result_pyplot(model, args.image, result, opacity=args.opacity, show=False,
                        draw_gt=False, with_labels=True, out_file=out_file)
@@ -82,6 +89,8 @@ def draw_detection(args, cfg, out_file):
     from mmdet.registry import VISUALIZERS
     model = load_weights(init_detector(cfg, None, device='cpu'), args, cfg,
                          config_palette_first=True)
+    if not args.no_fuse:
+        prepare_for_inference(model)
     result = inference_detector(model, args.image)
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name='image_demo'))
     visualizer.dataset_meta = model.dataset_meta
@@ -107,16 +116,11 @@ def draw_image(args):
               f"{cfg.get('default_scope')!r})", file=sys.stderr)
         return 1
     out = Path(args.out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{out.stem}.', suffix=out.suffix or '.png', dir=out.parent)
-    os.close(fd)
-    try:
-        draw(args, cfg, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Drawn in a scratch folder, then published by one atomic rename: never a half-written file.
+    with tempfile.TemporaryDirectory() as scratch:
+        drawn = Path(scratch) / f'drawn{out.suffix or ".png"}'
+        draw(args, cfg, str(drawn))
+        atomic_write(drawn.read_bytes(), str(out))
     print(f'wrote {out}')
     return 0
 
