@@ -49,7 +49,7 @@ def load_fixture(reference_dir, name):
     return torch.load(reference_dir / 'fixtures' / name, map_location='cpu', weights_only=True)
 
 
-def run_tool(*args):
+def run_tool(*args, timeout=None):
     """Run a script of this repository (e.g. ``tools/test.py``) in a fresh interpreter."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True,
-                          text=True)
+                          text=True, timeout=timeout)

@@ -3,9 +3,6 @@
 The DeepLabv3-XXS comparisons run on a plain clone from tests/data/authors/seg/ (the weights and a
 reduced copy of the fixture outputs) and on the full fixtures when the reference folder is present.
 """
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,10 +13,9 @@ from mmseg.registry import MODELS
 
 from mvit3_dense.converters import convert
 
-from ..conftest import SHIPPED_REFERENCE, reference_root
+from ..conftest import REPO_ROOT, SHIPPED_REFERENCE, reference_root, run_tool
 
-REPO = Path(__file__).resolve().parents[2]
-V1_CONFIG = REPO / 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py'
+V1_CONFIG = REPO_ROOT / 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py'
 XXS_WEIGHTS = 'deeplabv3_mobilevitv3_xxs_voc_state_dict.pt'
 XXS_IO = ('io', 'io_nonsquare')  # 1x3x256x256 and 1x3x160x224
 
@@ -76,9 +72,10 @@ def build_v1(checkpoint=None):
 
 def test_backbone_initialises_from_a_converted_checkpoint(reference_dir, tmp_path):
     dst = tmp_path / 'mobilevitv3-xxs_backbone.pth'
-    subprocess.run([sys.executable, str(REPO / 'tools/model_converters/cvnets2mmdense.py'),
-                    str(reference_dir / 'fixtures/mobilevitv3_xxs_state_dict.pt'), str(dst),
-                    '--kind', 'backbone', '--quiet'], check=True, cwd=REPO)
+    proc = run_tool('tools/model_converters/cvnets2mmdense.py',
+                    reference_dir / 'fixtures/mobilevitv3_xxs_state_dict.pt', dst,
+                    '--kind', 'backbone', '--quiet')
+    assert proc.returncode == 0, proc.stderr[-2000:]
     converted = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
     model = build_v1(dst)
     fresh = {k: v.clone() for k, v in model.backbone.state_dict().items()}

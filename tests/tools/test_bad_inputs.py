@@ -1,13 +1,12 @@
 """Inputs that cannot work fail with one clear line naming them, not a traceback."""
 import runpy
-import subprocess
 import sys
 
 import pytest
 
 from mvit3_dense.datasets import write_demo_voc
 
-from ..conftest import REPO_ROOT
+from ..conftest import REPO_ROOT, run_tool
 
 CONFIG = 'configs/demo/deeplabv3_mobilevitv3-xxs_1xb8-600it_demo-voc-128x128.py'
 
@@ -41,8 +40,7 @@ def call_tool(script, argv, capsys):
 
 
 def run(tool, *args):
-    return subprocess.run([sys.executable, f'tools/{tool}.py', CONFIG, *map(str, args)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return run_tool(f'tools/{tool}.py', CONFIG, *args, timeout=300)
 
 
 def test_undecodable_image_is_named(broken_set, tmp_path):

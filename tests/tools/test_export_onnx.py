@@ -1,7 +1,5 @@
 import json
 import re
-import subprocess
-import sys
 
 import mmcv
 import numpy as np
@@ -14,12 +12,12 @@ from mvit3_dense.datasets.synthetic import render_scene
 from mvit3_dense.utils.export import eval_pipeline, export_onnx, export_wrapper, input_metadata
 from mvit3_dense.utils.model_builder import build_model_from_config
 
-from ..conftest import REPO_ROOT
+from ..conftest import REPO_ROOT, run_tool
 
 CONFIGS = {
     ('segmentor', 'xxs'): 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py',
     ('segmentor', '0.5'): 'configs/deeplabv3/deeplabv3_mobilevitv3-0.5_4xb32-50e_voc12aug-512x512.py',
-    ('detector', 'xxs'): 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py',
+    ('detector', 'xxs'): 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py',
     ('detector', '0.5'): 'configs/ssdlite/ssdlite_mobilevitv3-0.5_4xb32-200e_coco-320x320.py',
 }
 
@@ -33,10 +31,8 @@ def demo_image(tmp_path_factory):
 
 
 def export(config, out, *extra):
-    return subprocess.run(
-        [sys.executable, 'tools/deployment/export_onnx.py', config, 'none', str(out),
-         '--shape', '256', '256', *map(str, extra)],
-        cwd=REPO_ROOT, capture_output=True, text=True)
+    return run_tool('tools/deployment/export_onnx.py', config, 'none', out, '--shape', '256', '256',
+                    *extra)
 
 
 def max_diffs(stdout, what='max abs diff'):

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 
 import mmcv
 import numpy as np
@@ -9,11 +7,11 @@ import torch
 from mvit3_dense.datasets.synthetic import render_scene
 from mvit3_dense.utils.model_builder import build_model_from_config
 
-from ..conftest import REPO_ROOT
+from ..conftest import REPO_ROOT, run_tool
 
 CONFIGS = {
     'segmentation': 'configs/deeplabv3/deeplabv3_mobilevitv3-xxs_4xb12-50e_voc12aug-512x512.py',
-    'detection': 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb32-200e_coco-320x320.py',
+    'detection': 'configs/ssdlite/ssdlite_mobilevitv3-xxs_4xb64-200e_coco-320x320.py',
 }
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
@@ -32,12 +30,11 @@ def test_image_demo_draws_a_png_of_the_input_size(tmp_path, task):
     image_path = tmp_path / 'scene.png'
     mmcv.imwrite(image, str(image_path))
     out = tmp_path / 'out' / 'drawn.png'
-    proc = subprocess.run(
-        [sys.executable, 'tools/demo/image_demo.py', str(image_path), config, str(checkpoint),
-         '--out-file', str(out), '--score-thr', '0'] + (
-             # Untrained scores are about 1/81: keep them so that boxes are drawn.
-             ['--cfg-options', 'model.test_cfg.score_thr=0'] if task == 'detection' else []),
-        cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = run_tool(
+        'tools/demo/image_demo.py', image_path, config, checkpoint, '--out-file', out,
+        '--score-thr', '0',
+        # Untrained scores are about 1/81: keep them so that boxes are drawn.
+        *(['--cfg-options', 'model.test_cfg.score_thr=0'] if task == 'detection' else []))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.read_bytes()[:8] == PNG_SIGNATURE
     drawn = mmcv.imread(str(out))
