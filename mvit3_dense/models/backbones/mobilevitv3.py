@@ -1,12 +1,13 @@
 """MobileViTv3 backbone (Wadekar & Chaurasia, arXiv 2209.15159), both published families, and the
 MobileViTv1 and MobileViTv2 networks it is built on (same stage table, same block class)."""
 import copy
-from typing import NamedTuple, Optional, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
+from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import (BLOCK_OPTIONS, BLOCK_PRESETS, InvertedResidual, MobileViTBlock,
@@ -161,24 +162,24 @@ class MobileViTv3(BaseModule):
     }
 
     def __init__(self,
-                 arch='s',
-                 out_indices=(5,),
-                 output_stride=32,
-                 with_exp_conv=True,
-                 block_cfg=None,
-                 frozen_stages=-1,
-                 norm_eval=False,
-                 drop_rate=None,
-                 attn_drop_rate=0.0,
-                 ffn_drop_rate=0.0,
-                 norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='SiLU'),
-                 init_cfg=[
+                 arch: Union[str, float, dict] = 's',
+                 out_indices: Sequence[int] = (5, ),
+                 output_stride: int = 32,
+                 with_exp_conv: bool = True,
+                 block_cfg: Optional[dict] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_rate: Optional[float] = None,
+                 attn_drop_rate: float = 0.0,
+                 ffn_drop_rate: float = 0.0,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='SiLU'),
+                 init_cfg: Union[dict, List[dict], None] = [
                      dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
                      dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
                      dict(type='Constant', layer=['_BatchNorm', 'GroupNorm', 'LayerNorm'],
                           val=1.0, bias=0.0)
-                 ]):
+                 ]) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch = self.parse_arch(arch)
         self.family = self.arch['family']
@@ -225,7 +226,7 @@ class MobileViTv3(BaseModule):
         self.arch_name = 'custom' if isinstance(arch, dict) else str(arch)
         self._freeze_stages()
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         # A Pretrained checkpoint is checked against this variant before loading: mmengine's
         # own loader only warns about mismatched or missing tensors.
         cfg = self.init_cfg
@@ -236,7 +237,7 @@ class MobileViTv3(BaseModule):
         super().init_weights()
 
     @classmethod
-    def parse_arch(cls, arch):
+    def parse_arch(cls, arch: Union[str, float, dict]) -> dict:
         if isinstance(arch, dict):
             missing = {'family', 'stem', 'expand_ratio', 'stages'} - set(arch)
             if missing:
@@ -317,7 +318,7 @@ class MobileViTv3(BaseModule):
                 dilation=dilation if self.family == 'v2' else 1, **drops, **common))
         return nn.Sequential(*blocks), current_stride, dilation
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         outs = []
         x = self.stem(x)
         if 0 in self.out_indices:
@@ -337,7 +338,7 @@ class MobileViTv3(BaseModule):
             for param in module.parameters():
                 param.requires_grad = False
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> 'MobileViTv3':
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
