@@ -53,7 +53,7 @@ else
   WHEEL_DIR="$CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG-$(uname -m)"
   WHEEL="$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n 1 || true)"
   if [ -z "$WHEEL" ]; then
-    log "building mmcv $MMCV_VERSION with CPU ops (about 12 minutes on 2 cores)"
+    log "building mmcv $MMCV_VERSION with CPU ops (about 20 minutes on 2 cores; cached for later set-ups)"
     BUILD="$(mktemp -d)"
     trap 'rm -rf "$BUILD"' EXIT
     "$PY" -m pip download -q --no-deps --no-binary :all: --no-cache-dir -d "$BUILD" "mmcv==$MMCV_VERSION"
