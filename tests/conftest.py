@@ -53,3 +53,17 @@ def run_tool(*args, timeout=None):
     """Run a script of this repository (e.g. ``tools/test.py``) in a fresh interpreter."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def regenerate_apple_input(io):
+    """``x`` of an Apple fixture from its stored seed, checked against the stored values."""
+    x = torch.randn(io['x_shape'], generator=torch.Generator().manual_seed(io['x_seed']))
+    assert torch.equal(x.flatten()[:16], io['x_first16'])
+    check = torch.stack([x.double().sum(), (x.double() ** 2).sum()])
+    torch.testing.assert_close(check, io['x_check'].double(), rtol=1e-10, atol=0)
+    return x
+
+
+def relative_difference(ours, theirs):
+    """Largest absolute difference over the reference's largest magnitude."""
+    return ((ours - theirs).abs().max() / theirs.abs().max()).item()

@@ -13,7 +13,8 @@ from mvit3_dense.converters import ConversionError, convert, convert_checkpoint_
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.model_builder import build_model_from_config
 
-from ..conftest import missing_reference, reference_root
+from ..conftest import (missing_reference, reference_root,
+                        regenerate_apple_input, relative_difference)
 from .test_cvnets_ssdlite import flatten_outputs
 
 TOLERANCE = 1e-4  # relative to each tensor's largest magnitude
@@ -33,19 +34,6 @@ def apple_dir():
 
 def load(folder, name):
     return torch.load(folder / name, map_location='cpu', weights_only=True)
-
-
-def regenerate_input(io):
-    """``x`` as Apple's README says: ``torch.randn(shape)`` from seed ``x_seed``, checked."""
-    x = torch.randn(io['x_shape'], generator=torch.Generator().manual_seed(io['x_seed']))
-    assert torch.equal(x.flatten()[:16], io['x_first16'])
-    check = torch.stack([x.double().sum(), (x.double() ** 2).sum()])
-    torch.testing.assert_close(check, io['x_check'].double(), rtol=1e-10, atol=0)
-    return x
-
-
-def relative_difference(ours, theirs):
-    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
 
 
 @pytest.mark.parametrize('size', ['', '_320x256'])
@@ -68,7 +56,7 @@ def test_classifier_reproduces_apples_outputs(apple_dir, tmp_path, name, size):
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     io = load(apple_dir, f'{name}_io{size}.pt')
     with torch.no_grad():
-        feats = model.eval().backbone(regenerate_input(io))
+        feats = model.eval().backbone(regenerate_apple_input(io))
         logits = model.head.fc(model.neck(feats[-1:])[0])
     ours = dict(zip(STAGES, feats), logits=logits)
     # MobileViTv2's conv_1x1_exp is an Identity: Apple's entry repeats layer_5.
@@ -91,7 +79,7 @@ def test_deeplabv3_v1_reproduces_apples_logits(apple_dir, tmp_path, size):
     model, _ = build_model_from_config(result.config)
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     io = load(apple_dir, f'deeplabv3_mobilevit_xxs_voc_io{size}.pt')
-    x = regenerate_input(io)
+    x = regenerate_apple_input(io)
     metas = [dict(img_shape=x.shape[2:], ori_shape=x.shape[2:], pad_shape=x.shape[2:])]
     with torch.no_grad():
         logits = model.eval().encode_decode(x, metas)
@@ -114,7 +102,7 @@ def test_ssdlite_v2_reproduces_apples_raw_outputs(apple_dir, tmp_path, size):
     io = load(apple_dir, f'ssdlite_mobilevitv2_0.5_coco_io{size}.pt')
     with torch.no_grad():
         scores, boxes = flatten_outputs(*model.eval().bbox_head(
-            model.extract_feat(regenerate_input(io))))
+            model.extract_feat(regenerate_apple_input(io))))
     differences = dict(scores_raw=relative_difference(scores, io['scores_raw'][0]),
                        boxes_raw=relative_difference(boxes, io['boxes_raw'][0]))
     print('ssdlite_mobilevitv2_0.5_coco', size or '_320x320',
@@ -170,6 +158,6 @@ def test_shipped_classifier_subset_reproduces_apples_logits(tmp_path, name):
     if full.is_file():
         assert torch.equal(io['logits'], load(full.parent, full.name)['logits'])
     with torch.no_grad():
-        logits = model.eval()(regenerate_input(io), mode='tensor')
+        logits = model.eval()(regenerate_apple_input(io), mode='tensor')
     assert logits.shape == (2, 1000)
     assert relative_difference(logits, io['logits']) <= TOLERANCE

@@ -17,7 +17,8 @@ from mmdet.structures import DetDataSample
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.model_builder import build_model_from_config
 
-from ..conftest import REPO_ROOT, missing_reference, reference_root
+from ..conftest import (REPO_ROOT, missing_reference, reference_root,
+                        regenerate_apple_input, relative_difference)
 
 CASES = {'mobilevit_xxs': 'mobilevitv1-xxs', 'mobilevitv2_0.5': 'mobilevitv2-0.5'}
 STAGES = ['conv_1', 'layer_1', 'layer_2', 'layer_3', 'layer_4', 'layer_5']
@@ -61,24 +62,12 @@ def build(name):
     return backbone.eval(), fc.eval()
 
 
-def regenerate_input(io):
-    x = torch.randn(io['x_shape'], generator=torch.Generator().manual_seed(io['x_seed']))
-    assert torch.equal(x.flatten()[:16], io['x_first16'])
-    check = torch.stack([x.double().sum(), (x.double() ** 2).sum()])
-    torch.testing.assert_close(check, io['x_check'].double(), rtol=1e-10, atol=0)
-    return x
-
-
-def relative_difference(ours, theirs):
-    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
-
-
 @pytest.mark.parametrize('size', ['', '_320x256'])
 @pytest.mark.parametrize('name', list(CASES))
 def test_outputs_match_apples_classifier(name, size):
     backbone, fc = build(name)
     io = load(f'{name}_io{size}.pt')
-    x = regenerate_input(io)
+    x = regenerate_apple_input(io)
     with torch.no_grad():
         outs = backbone(x)
         logits = fc(outs[-1].mean(dim=(2, 3)))
@@ -124,7 +113,7 @@ def test_deeplabv3_encoder_matches_apples_at_output_stride_16(size):
     assert dilated == []
     io = load(f'deeplabv3_mobilevit_xxs_voc_io{size}.pt')
     with torch.no_grad():
-        out = backbone.eval()(regenerate_input(io))[0]
+        out = backbone.eval()(regenerate_apple_input(io))[0]
     assert out.shape == io['backbone_l5'].shape
     difference = relative_difference(out, io['backbone_l5'])
     print('deeplabv3_mobilevit_xxs_voc', size or '_256x256', f'layer_5 {difference:.2e}')
@@ -194,7 +183,7 @@ def test_deeplabv3_mobilevitv1_matches_apples(size):
     model = build_dense(DEEPLABV3_CONFIG, 'deeplabv3_mobilevit_xxs_voc_state_dict.pt',
                         DEEPLABV3_MODULES)
     io = load(f'deeplabv3_mobilevit_xxs_voc_io{size}.pt')
-    x = regenerate_input(io)
+    x = regenerate_apple_input(io)
     with torch.no_grad():
         feats = model.extract_feat(x)
         ours = dict(backbone_l5=feats[0], aspp_out=model.decode_head._forward_feature(feats),
@@ -233,7 +222,7 @@ def test_ssdlite_mobilevitv2_matches_apples(size):
     model = build_dense(SSDLITE_CONFIG, 'ssdlite_mobilevitv2_0.5_coco_state_dict.pt',
                         SSDLITE_MODULES)
     io = load(f'ssdlite_mobilevitv2_0.5_coco_io{size}.pt')
-    x = regenerate_input(io)
+    x = regenerate_apple_input(io)
     height, width = x.shape[2:]
     meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
                 batch_input_shape=(height, width), scale_factor=(1.0, 1.0))
