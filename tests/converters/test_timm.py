@@ -6,7 +6,8 @@ import torch
 from mvit3_dense.converters import ConversionError, convert, input_convention
 from mvit3_dense.models import MobileViTv3
 
-from .third_party import TOLERANCE, our_logits, randomise, relative_difference, sample_image
+from ..conftest import relative_difference
+from .third_party import TOLERANCE, our_logits, randomise, sample_image
 
 timm = pytest.importorskip('timm', reason='timm is a test requirement (requirements/tests.txt)')
 

@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 import mvit3_dense  # noqa: F401
 from mvit3_dense.models import MobileViTv3
 
+
 TOLERANCE = 1e-4  # relative to the largest logit
 
 
@@ -77,7 +78,3 @@ def our_logits(conversion, convention, rgb):
         data = model.data_preprocessor(dict(inputs=[packed['inputs']],
                                             data_samples=[packed['data_samples']]))
         return model(data['inputs'], mode='tensor'), data['inputs']
-
-
-def relative_difference(ours, theirs):
-    return ((ours - theirs).abs().max() / theirs.abs().max()).item()

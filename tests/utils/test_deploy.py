@@ -13,8 +13,8 @@ from mvit3_dense.utils.deploy import count_batch_norms, fuse_conv_bn, prepare_fo
 from mvit3_dense.utils.export import DetectorRawOutputs, SegmentorLogits
 from mvit3_dense.utils.model_builder import build_model_from_config
 
-from ..conftest import REPO_ROOT
-from ..models.test_family_fixtures import CASES, build, load, regenerate_input
+from ..conftest import REPO_ROOT, regenerate_apple_input, relative_difference
+from ..models.test_family_fixtures import CASES, build, load
 
 TOLERANCE = 1e-5  # relative to each output's largest magnitude
 ARCHS = ['xxs', '0.5', 'mobilevitv1-xxs', 'mobilevitv2-0.5']
@@ -37,10 +37,6 @@ def randomize_norms(model, seed=0):
             m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
             m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
     return model
-
-
-def relative_difference(ours, reference):
-    return ((ours - reference).abs().max() / reference.abs().max()).item()
 
 
 def worst_difference(fused, plain, x):
@@ -79,7 +75,7 @@ def test_folded_mobilevit_v1_v2_reproduce_apples_fixture(name):
     """Apple's trained-form fixture, through the folded network, channels-last."""
     backbone, _ = build(name)
     io = load(f'{name}_io.pt')
-    x = regenerate_input(io)
+    x = regenerate_apple_input(io)
     fused = prepare_for_inference(backbone)
     assert count_batch_norms(fused) == 0
     with torch.no_grad():
