@@ -17,9 +17,12 @@ def make_divisible(value, divisor, min_value=None):
 def patch_aligned_size(height, width, patch_size):
     """The smallest size at or above (height, width) that whole patches tile.
 
-    Integer ceiling division, so that traced sizes stay symbolic in exported graphs.
+    Integer ceiling division on non-negative numbers only, so that traced sizes stay symbolic in
+    exported graphs and mean the same there: ONNX's integer ``Div`` truncates, so ``-(-h // p)``
+    would round a negative quotient the other way.
     """
-    return (-(-height // patch_size) * patch_size, -(-width // patch_size) * patch_size)
+    return ((height + patch_size - 1) // patch_size * patch_size,
+            (width + patch_size - 1) // patch_size * patch_size)
 
 
 def resize(x, size, align_corners):
