@@ -1,3 +1,4 @@
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -8,10 +9,15 @@ class MultiheadSelfAttention(nn.Module):
     One fused qkv projection whose output is laid out as [q heads | k heads | v heads], as in the
     authors' code, so their weights load unchanged; the product runs through
     ``F.scaled_dot_product_attention`` (default scale ``head_dim ** -0.5``).
+
+    ``fused=False`` spells the product out (scale, matmul, softmax, matmul): the same result,
+    for exporters whose decomposition of the fused op adds masking operators their backend does
+    not take (ExecuTorch's XNNPACK, ``mvit3_dense.utils.executorch_export``).
     """
 
     def __init__(self, embed_dims, num_heads, attn_drop=0.0, qkv_bias=True):
         super().__init__()
+        self.fused = True
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims={embed_dims} is not divisible by num_heads={num_heads}')
         self.num_heads = num_heads
@@ -21,10 +27,18 @@ class MultiheadSelfAttention(nn.Module):
 
     def forward(self, x):
         batch, tokens, channels = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, channels // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        # [q heads | k heads | v heads] along the channels, each [B, heads, N, head_dim].
+        q, k, v = (t.reshape(batch, tokens, self.num_heads, -1).transpose(1, 2)
+                   for t in self.qkv(x).split(channels, dim=-1))
         drop = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            # Batched over (batch, head) as 3-D products: no broadcasting for exporters to expand.
+            q, k, v = (t.reshape(-1, tokens, t.shape[-1]) for t in (q, k, v))
+            weights = torch.bmm(q * q.shape[-1] ** -0.5, k.transpose(1, 2))
+            out = torch.bmm(F.dropout(weights.softmax(dim=-1), drop), v)
+            out = out.reshape(batch, self.num_heads, tokens, -1)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, channels))
 
 
