@@ -1,5 +1,5 @@
 """mmseg's EncoderDecoder with the MobileViTv3 authors' test-time input and logit resizing."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch.nn.functional as F
 from mmengine.structures import PixelData
@@ -76,6 +76,15 @@ class MobileViTv3EncoderDecoder(EncoderDecoder):
         """Segmentation of ``inputs`` (N, C, H, W) as the authors evaluate (see the class
         docstring); each returned sample gets ``seg_logits`` and ``pred_sem_seg`` at its
         ``ori_shape`` (the input's size when ``data_samples`` is None)."""
+        inputs, metas = self.prepare_test_inputs(inputs, data_samples)
+        logits = self.decode_head(self.extract_feat(inputs))
+        return self.logits_to_samples(logits, inputs.shape[2:], metas, data_samples)
+
+    def prepare_test_inputs(self, inputs: Tensor,
+                            data_samples: OptSampleList = None) -> Tuple[Tensor, List[dict]]:
+        """Step 1 of the class docstring: the network's input and the images' metas, checked.
+        Split from :meth:`predict` so that an exported network can stand in for
+        ``decode_head(extract_feat(.))`` (``mvit3_dense.deploy.ExportedModel``)."""
         if self.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError("MobileViTv3EncoderDecoder evaluates whole images as the authors: "
                              "set test_cfg=dict(mode='whole')")
@@ -87,10 +96,14 @@ class MobileViTv3EncoderDecoder(EncoderDecoder):
             if any(meta.get('padding_size', [0] * 4)):
                 raise ValueError('padded test inputs are not supported (the authors never pad): '
                                  'remove test_cfg size/size_divisor from the data_preprocessor')
-        inputs = self.resize_to_stride(inputs)
-        logits = self.decode_head(self.extract_feat(inputs))
+        return self.resize_to_stride(inputs), metas
+
+    def logits_to_samples(self, logits: Tensor, input_shape: Tuple[int, int], metas: List[dict],
+                          data_samples: OptSampleList = None) -> SampleList:
+        """Steps 2 and 3 of the class docstring: the head's logits (1/OS of ``input_shape``) to
+        per-image ``seg_logits`` and ``pred_sem_seg`` at the original size."""
         if self.logits_to_original == 'nearest':
-            logits = resize(logits, size=inputs.shape[2:], mode='bilinear',
+            logits = resize(logits, size=tuple(input_shape), mode='bilinear',
                             align_corners=self.align_corners)
         return self._to_original(logits, metas, data_samples)
 
