@@ -94,8 +94,9 @@ else
   pipq --force-reinstall --no-deps "$WHEEL"
 fi
 
-log "installing the OpenMMLab stack, test requirements and mvit3_dense (editable)"
-pipq -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+log "installing the OpenMMLab stack, test and deployment requirements and mvit3_dense (editable)"
+pipq -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+  -r "$ROOT/requirements/deploy.txt"
 mmcv_ok || { echo "mmcv is installed but its ops do not work under torch $TORCH_VERSION:" \
   "remove $CACHE and run this script again to rebuild it" >&2; exit 1; }
 pipq --no-deps --no-build-isolation -e "$ROOT"

@@ -2,6 +2,10 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out PATH]
                          [--no-fuse] [--cfg-options K=V ...]
+
+CHECKPOINT may also be an exported model (``.onnx``, ``.pte`` from tools/deployment/export.py):
+its runtime computes the network and the config does everything else (pipeline,
+post-processing, metric), so the figures measure the export.
 """
 import argparse
 import os
@@ -15,7 +19,7 @@ from mvit3_dense.utils.tool_runs import run_test
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx / .pte model')
     parser.add_argument('--work-dir', help='the dir to save the evaluation results')
     parser.add_argument('--show-dir', help='save images with drawn predictions to this dir')
     parser.add_argument(

@@ -2,11 +2,10 @@
 import io
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .atomic_io import atomic_write
 from .tensor_mode import TensorMode
@@ -21,17 +20,6 @@ class BackboneOutputs(nn.Module):
 
     def forward(self, x):
         return tuple(self.backbone(x))
-
-
-class SegmentorLogits(TensorMode):
-    """Per-pixel class logits at the input size (before the arg-max), as the segmentor computes
-    them in ``encode_decode``: decode-head logits resized bilinearly with the head's
-    ``align_corners``."""
-
-    def forward(self, x):
-        logits = super().forward(x)
-        return F.interpolate(logits, size=x.shape[2:], mode='bilinear',
-                             align_corners=self.model.decode_head.align_corners)
 
 
 class DetectorRawOutputs(nn.Module):
@@ -66,7 +54,10 @@ def export_wrapper(model, backbone_only=False):
     from mmpretrain.models.classifiers import ImageClassifier
     from mmseg.models.segmentors import BaseSegmentor
     if isinstance(model, BaseSegmentor):
-        return SegmentorLogits(model), ['logits']
+        # The decode head's logits at 1/OS of the input: resizing them to the image is the
+        # segmentor's own step (v1 and v2 resize differently, MobileViTv3EncoderDecoder), and
+        # costs nothing on the device until a caller needs full-size logits.
+        return TensorMode(model), ['logits']
     if isinstance(model, BaseDetector):
         return DetectorRawOutputs(model), ['scores', 'boxes']
     if isinstance(model, ImageClassifier):
@@ -104,21 +95,6 @@ def export_onnx(wrapper, output_names, x, path, dynamic=False, opset=17,
     return path
 
 
-def onnx_differences(path, wrapper, x):
-    """onnxruntime's outputs for ``x`` against PyTorch's (``wrapper``): the largest absolute
-    difference, and the largest difference relative to the magnitude of each output."""
-    import onnxruntime
-    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    ours = session.run(None, {'input': x.numpy()})
-    with torch.no_grad():
-        theirs = wrapper.eval()(x)
-    theirs = theirs if isinstance(theirs, (tuple, list)) else (theirs,)
-    diffs = [(torch.from_numpy(a) - b).abs().max() for a, b in zip(ours, theirs)]
-    absolute = max(float(d) for d in diffs)
-    relative = max(float(d / b.abs().max().clamp(min=1e-12)) for d, b in zip(diffs, theirs))
-    return absolute, relative
-
-
 def eval_pipeline(cfg) -> List[dict]:
     """The transforms of the config's test dataloader (inside dataset wrappers too)."""
     dataset = cfg.test_dataloader.dataset
@@ -128,6 +104,41 @@ def eval_pipeline(cfg) -> List[dict]:
         raise ValueError('the config\'s test_dataloader.dataset has no pipeline: cannot state the '
                          'exported model\'s expected input')
     return [dict(t) for t in dataset.pipeline]
+
+
+def _built_pipeline(cfg) -> list:
+    from mmengine.registry import TRANSFORMS, DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmengine')):
+        return [TRANSFORMS.build(t) for t in eval_pipeline(cfg)]
+
+
+# Two image shapes of different aspect: a test pipeline that gives both the same size fixes it.
+_PROBE_SHAPES = ((375, 500), (500, 333))
+
+
+def network_input_sizes(cfg) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
+    """``(image shape, network input shape)`` for two blank images of different shape, run
+    through the geometric steps of the config's test pipeline (loading and packing left out)."""
+    import numpy as np
+    from mmengine.dataset import Compose
+    geometric = Compose([t for t in _built_pipeline(cfg)
+                         if not type(t).__name__.startswith(('Load', 'Pack'))])
+    sizes = []
+    for shape in _PROBE_SHAPES:
+        img = np.zeros(shape + (3, ), np.uint8)
+        out = geometric(dict(img=img, img_shape=shape, ori_shape=shape, img_path=''))
+        sizes.append((shape, tuple(out['img'].shape[:2])))
+    return sizes
+
+
+def network_input_size(cfg) -> Optional[Tuple[int, int]]:
+    """The network input size (H, W) the config's test pipeline gives every image, or None
+    when it depends on the image (or the pipeline cannot run on a blank image)."""
+    try:
+        (_, first), (_, second) = network_input_sizes(cfg)
+    except Exception:  # noqa: BLE001  a transform that needs annotations
+        return None
+    return first if first == second else None
 
 
 def _describe_step(transform: dict) -> str:
@@ -151,15 +162,9 @@ def input_metadata(cfg) -> Dict[str, str]:
         ``input_scaling``, ``input_mean``, ``input_std``, ``input_resize``, ``input_size``,
         ``input_pipeline``.
     """
-    import numpy as np
-    from mmengine.dataset import Compose
-    from mmengine.registry import TRANSFORMS, DefaultScope
-
     preprocessor = dict(cfg.model.get('data_preprocessor') or {})
     pipeline = eval_pipeline(cfg)
-    scope = cfg.get('default_scope', 'mmengine')
-    with DefaultScope.overwrite_default_scope(scope):
-        built = [TRANSFORMS.build(t) for t in pipeline]
+    built = _built_pipeline(cfg)
 
     loaders = [t for t in built if type(t).__name__.startswith('Load') and 'Image' in type(t).__name__]
     decoded = str(getattr(loaders[0], 'channel_order', 'bgr')).upper() if loaders else 'BGR'
@@ -178,14 +183,8 @@ def input_metadata(cfg) -> Dict[str, str]:
                f'{getattr(t, "interpolation", "bilinear")}'
                for t in built if 'Resize' in type(t).__name__]
 
-    # The geometric steps alone, run on blank images: what reaches the network.
-    geometric = Compose([t for t in built if not type(t).__name__.startswith(('Load', 'Pack'))])
-    sizes = []
     try:
-        for shape in ((375, 500), (500, 333)):
-            img = np.zeros(shape + (3, ), np.uint8)
-            out = geometric(dict(img=img, img_shape=shape, ori_shape=shape, img_path=''))
-            sizes.append((shape, tuple(out['img'].shape[:2])))
+        sizes = network_input_sizes(cfg)
         if sizes[0][1] == sizes[1][1]:
             size = '{}x{} (H x W, for any image)'.format(*sizes[0][1])
         else:

@@ -14,6 +14,7 @@ from mmengine.config import Config
 from .data_checks import check_datasets
 from .errors import InputError
 from .input_checks import check_data, check_evaluator_files, check_pretrained
+from .runtime_sessions import RUNTIMES
 
 
 def _default_work_dir(config_path: str) -> str:
@@ -115,14 +116,27 @@ def prepare_test_cfg(cfg: Config, config_path: str, checkpoint: str, *,
                      fuse: bool = True) -> Config:
     """Apply the ``tools/test.py`` flags to ``cfg`` and check its inputs.
 
+    ``checkpoint``: trained weights, or an exported model (``.onnx``, ``.pte``) evaluated through
+    its runtime (:class:`~mvit3_dense.models.ExportedModel` around the config's model: the same
+    pipeline, post-processing and metric).
     ``fuse``: evaluate the inference form (``InferenceFormHook``: batch norms folded into the
     convolutions, channels-last weights; outputs within 1e-5 of the model as trained).
     """
+    exported = osp.splitext(checkpoint)[1] in RUNTIMES
     if not osp.isfile(checkpoint):
-        raise InputError(f'checkpoint not found: {osp.abspath(checkpoint)}')
+        what = 'exported model' if exported else 'checkpoint'
+        raise InputError(f'{what} not found: {osp.abspath(checkpoint)}')
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config_path)
-    cfg.load_from = checkpoint
+    if exported:
+        cfg.model = dict(type='ExportedModel', model=cfg.model, file=checkpoint)
+        cfg.load_from = None
+        # The file holds the (averaged) weights already: nothing to swap in or fold.
+        cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks') or []
+                            if hook.get('type') not in ('EMAHook', 'InferenceFormHook')]
+        fuse = False
+    else:
+        cfg.load_from = checkpoint
     if show_dir or out:
         scope = cfg.get('default_scope')
         if scope not in TEST_OUTPUTS:

@@ -62,7 +62,7 @@ def entry_points(setting, payload):
                                                             tmp / 'pretrained', '--cfg-options',
                                                             *data]),
         'converter': ('tools/model_converters/cvnets2mmdense.py', [payload, tmp / 'conv.pth']),
-        'export_onnx.py': ('tools/deployment/export_onnx.py', [CONFIG, payload,
+        'export.py': ('tools/deployment/export.py', [CONFIG, payload,
                                                                tmp / 'model.onnx']),
         'image_demo.py': ('tools/demo/image_demo.py', [setting['image'], CONFIG, payload,
                                                        '--out-file', tmp / 'drawn.png']),
@@ -70,7 +70,7 @@ def entry_points(setting, payload):
 
 
 ENTRY_POINTS = ['tools/test.py', 'tools/train.py --resume', 'load_from=',
-                'backbone init_cfg Pretrained', 'converter', 'export_onnx.py', 'image_demo.py']
+                'backbone init_cfg Pretrained', 'converter', 'export.py', 'image_demo.py']
 
 
 @pytest.mark.parametrize('entry', ENTRY_POINTS)

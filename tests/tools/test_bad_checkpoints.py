@@ -63,7 +63,7 @@ def tools(setting, checkpoint):
             'val_evaluator=None']),
         'image_demo.py': ('tools/demo/image_demo.py', [setting['image'], CONFIG, checkpoint,
                                                        '--out-file', tmp / 'drawn.png']),
-        'export_onnx.py': ('tools/deployment/export_onnx.py', [CONFIG, checkpoint,
+        'export.py': ('tools/deployment/export.py', [CONFIG, checkpoint,
                                                                tmp / 'model.onnx']),
     }
 
@@ -81,7 +81,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize('tool', ['test.py', 'train.py --resume', 'image_demo.py',
-                                  'export_onnx.py'])
+                                  'export.py'])
 def test_unusable_checkpoints_stop_each_tool_in_one_line(setting, tool, capsys):
     for case, checkpoint in setting['files'].items():
         script, argv = tools(setting, checkpoint)[tool]

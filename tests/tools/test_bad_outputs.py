@@ -59,12 +59,12 @@ def test_onnx_export_is_readable_by_all_and_not_left_when_a_check_image_is_bad(t
     bad.write_bytes(b'')
     out = tmp_path / 'model.onnx'
     argv = [SEG, 'none', out, '--shape', '64', '64', '--backbone-only']
-    status, line, _ = call_tool('tools/deployment/export_onnx.py', argv + ['--image', bad],
+    status, line, _ = call_tool('tools/deployment/export.py', argv + ['--image', bad],
                                 capsys)
     assert status == 1 and line == (f'error: check image {bad}: not a readable image. Pass image '
                                     'files (JPEG, PNG, ...) to --image, or leave --image out.')
     assert list(tmp_path.iterdir()) == [bad]
-    status, _, _ = call_tool('tools/deployment/export_onnx.py', argv, capsys)
+    status, _, _ = call_tool('tools/deployment/export.py', argv, capsys)
     assert status == 0 and stat.S_IMODE(out.stat().st_mode) == 0o644
     import onnxruntime
     session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])

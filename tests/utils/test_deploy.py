@@ -10,7 +10,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.deploy import count_batch_norms, fuse_conv_bn, prepare_for_inference
-from mvit3_dense.utils.export import DetectorRawOutputs, SegmentorLogits
+from mvit3_dense.utils.export import DetectorRawOutputs
+from mvit3_dense.utils.tensor_mode import TensorMode
 from mvit3_dense.utils.model_builder import build_model_from_config
 
 from ..conftest import REPO_ROOT, regenerate_apple_input, relative_difference
@@ -91,7 +92,7 @@ def test_folded_dense_models_match(name):
     model, _ = build_model_from_config(str(REPO_ROOT / CONFIGS[name]))
     model.init_weights()
     randomize_norms(model).eval()
-    wrap = SegmentorLogits if name.startswith('deeplabv3') else DetectorRawOutputs
+    wrap = TensorMode if name.startswith('deeplabv3') else DetectorRawOutputs
     plain = wrap(model)
     fused = wrap(prepare_for_inference(copy.deepcopy(model)))
     assert count_batch_norms(model) > 0 and count_batch_norms(fused) == 0

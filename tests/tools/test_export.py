@@ -31,7 +31,7 @@ def demo_image(tmp_path_factory):
 
 
 def export(config, out, *extra):
-    return run_tool('tools/deployment/export_onnx.py', config, 'none', out, '--shape', '256', '256',
+    return run_tool('tools/deployment/export.py', config, 'none', out, '--shape', '256', '256',
                     *extra)
 
 
@@ -138,3 +138,42 @@ def test_exported_model_carries_the_input_metadata(tmp_path):
     session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     assert session.get_modelmeta().custom_metadata_map == meta
     assert [p.name for p in tmp_path.iterdir()] == ['cls.onnx']
+
+
+@pytest.mark.parametrize('arch, size', [('xxs', (5, 5)), ('0.5', (6, 6))])
+def test_onnx_export_at_a_size_the_patches_do_not_tile(arch, size, tmp_path):
+    """At 80x80 the last stage's 5x5 map is resized to the 6x6 that 2x2 patches tile (and back
+    in the v1 lineage, not in v2's); the graph computes that size itself (symbolic), and must
+    round it up as PyTorch does."""
+    from mvit3_dense.models import MobileViTv3
+    from mvit3_dense.utils.runtime_sessions import exported_differences, load_exported
+
+    from ..utils.test_deploy import randomize_norms
+    torch.manual_seed(0)
+    backbone = MobileViTv3(arch=arch, out_indices=(4, ))
+    backbone.init_weights()
+    wrapper, names = export_wrapper(randomize_norms(backbone, seed=1).eval(), backbone_only=True)
+    x = torch.randn(1, 3, 80, 80)
+    with torch.no_grad():
+        assert wrapper(x)[0].shape[-2:] == size
+    path = export_onnx(wrapper, names, x, tmp_path / 'backbone.onnx')
+    _, relative = exported_differences(load_exported(path), wrapper, x)
+    assert relative <= 1e-5
+
+
+@pytest.mark.parametrize('out, extra, message', [
+    ('model.tflite', [], "model.tflite: unknown output type '.tflite'; name the file .onnx (ONNX "
+                         'Runtime), .pte (ExecuTorch, XNNPACK) or .mlpackage (Core ML)'),
+    ('model.onnx', ['--int8'], '--int8 applies to .pte exports (ExecuTorch with XNNPACK)'),
+    ('model.pte', ['--dynamic'], '--dynamic applies to .onnx exports only (ExecuTorch and Core ML '
+                                 'programs keep the exported shape)'),
+    ('model.pte', ['--int8', '--calib-images', '0'], '--calib-images must be at least 1, got 0'),
+])
+def test_export_refuses_what_the_format_cannot_do(tmp_path, capsys, out, extra, message):
+    from .test_bad_inputs import call_tool
+    status, line, _ = call_tool('tools/deployment/export.py',
+                                [REPO_ROOT / CLS_CONFIGS['xxs'], 'none', tmp_path / out, *extra],
+                                capsys)
+    assert status == 1 and line == 'error: ' + message.replace('model.tflite',
+                                                               str(tmp_path / out))
+    assert list(tmp_path.iterdir()) == []
