@@ -15,7 +15,7 @@ import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -284,8 +284,17 @@ def ratio(results: Sequence[Measurement], ours: str, baseline: str) -> Ratio:
                  max(per_round))
 
 
-def format_results(results: Sequence[Measurement], pairs: Dict[str, str]) -> str:
-    """A table of every model's figures, then each ``{baseline: ours}`` pair's speed ratio."""
+PairList = Union[Dict[str, str], Sequence[Tuple[str, str]]]
+
+
+def format_results(results: Sequence[Measurement], pairs: PairList,
+                   faster: str = 'ours') -> str:
+    """A table of every model's figures, then each pair's speed ratio.
+
+    ``pairs``: ``{baseline: ours}`` or ``(baseline, ours)`` tuples (one baseline against several
+    rows); the ratio is the baseline's time over ``ours``'s. ``faster`` names the ``ours`` side in
+    the heading.
+    """
     header = (f'{"model":<46}{"median ms":>10}{"min ms":>9}{"max ms":>9}{"images/s":>10}'
               f'{"peak MB":>9}{"params":>11}')
     lines = [header, '-' * len(header)]
@@ -293,10 +302,11 @@ def format_results(results: Sequence[Measurement], pairs: Dict[str, str]) -> str
         params = f'{r.params:,}' if r.params is not None else '-'
         lines.append(f'{r.name:<46}{r.median_ms:>10.2f}{r.min_ms:>9.2f}{r.max_ms:>9.2f}'
                      f'{r.images_per_s:>10.1f}{r.peak_bytes / 2**20:>9.1f}{params:>11}')
+    pairs = list(pairs.items()) if isinstance(pairs, dict) else list(pairs)
     if pairs:
-        lines += ['', 'ours faster by (baseline time / our time; above 1: ours is faster): '
-                  'ratio of the medians [lowest, highest per-round ratio]']
-        for baseline, ours in pairs.items():
+        lines += ['', f'{faster} faster by (baseline time / {faster} time; above 1: {faster} is '
+                  'faster): ratio of the medians [lowest, highest per-round ratio]']
+        for baseline, ours in pairs:
             q = ratio(results, ours, baseline)
             lines.append(f'{ours} vs {baseline}: {q.median:.2f}x [{q.low:.2f}, {q.high:.2f}]')
     return '\n'.join(lines)

@@ -14,7 +14,7 @@ ours, or the tool stops. With ``--dtype bf16`` / ``fp16`` our backbone also runs
 
 In inference mode this project's models are timed in their inference form
 (``mvit3_dense.utils.deploy.prepare_for_inference``: batch norms folded into the convolutions,
-channels-last), the form ``tools/deployment/export_onnx.py`` exports; ``--no-fuse`` times them
+channels-last), the form ``tools/deployment/export.py`` exports; ``--no-fuse`` times them
 as trained (eval mode, memory format from ``--channels-last``). The baselines always run as they
 ship: eval mode, norms not folded (``--channels-last`` applies to them).
 
