@@ -28,20 +28,24 @@ DEMOS = {
 }
 
 
-@pytest.fixture(scope='module', params=sorted(DEMOS))
-def demo(request, tmp_path_factory):
-    """A small demo set and a checkpoint whose batch norms hold varied statistics (so that the
-    predictions vary between pixels, boxes and images)."""
-    config, writer, splits, size = DEMOS[request.param]
-    tmp = tmp_path_factory.mktemp(request.param)
+def make_demo(task, tmp):
+    """A small demo set of ``task`` in ``tmp`` and a checkpoint whose batch norms hold varied
+    statistics (so that the predictions vary between pixels, boxes and images, and the logits
+    have a magnitude that a quantisation error can be measured against)."""
+    config, writer, splits, size = DEMOS[task]
     root = writer(tmp / 'data', splits, size=size)
     config = str(REPO_ROOT / config)
     torch.manual_seed(0)
     model, _ = build_model_from_config(config)
     checkpoint = tmp / 'model.pth'
     torch.save(dict(state_dict=randomize_norms(model, seed=1).state_dict()), checkpoint)
-    return dict(task=request.param, config=config, root=root, checkpoint=checkpoint, size=size,
-                tmp=tmp)
+    return dict(task=task, config=config, root=root, checkpoint=checkpoint, size=size, tmp=tmp,
+                model=model, splits=splits)
+
+
+@pytest.fixture(scope='module', params=sorted(DEMOS))
+def demo(request, tmp_path_factory):
+    return make_demo(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def export(demo, out, capsys, *extra):
@@ -142,27 +146,19 @@ def test_int8_program_is_calibrated_on_the_train_set_and_evaluates(tmp_path, cap
     """int8 (XNNPACK) of the demo classifier: weights stored in a byte each, activation ranges
     from train images (never the test images), the config's metric computed through it."""
     pytest.importorskip('executorch', reason='requirements/deploy.txt')
-    config, writer, splits, size = DEMOS['cls']
-    root = writer(tmp_path / 'data', splits, size=size)
-    config = str(REPO_ROOT / config)
-    torch.manual_seed(0)
-    model, _ = build_model_from_config(config)
-    checkpoint = tmp_path / 'model.pth'
-    # Varied norm statistics: logits of some magnitude, so the quantisation error is measurable.
-    torch.save(dict(state_dict=randomize_norms(model, seed=1).state_dict()), checkpoint)
-    demo = dict(config=config, root=root, checkpoint=checkpoint, size=size, tmp=tmp_path)
+    demo = make_demo('cls', tmp_path)
     out = tmp_path / 'int8.pte'
     output = export(demo, out, capsys, '--int8', '--calib-images', '5')
     assert 'int8 (calibrated on 5 train images)' in output
     relative = [float(v) for v in re.findall(r'a calibration image: relative diff pte vs '
                                               r'PyTorch (\S+)', output)]
     assert len(relative) == 1 and 0 < relative[0] < 0.2, output[-2000:]
-    params = sum(p.numel() for p in model.backbone.parameters())
+    params = sum(p.numel() for p in demo['model'].backbone.parameters())
     assert out.stat().st_size < 1.5 * params  # float32 would take 4 bytes a weight
     metrics = evaluate(demo, out, tmp_path / 'preds.pkl', capsys)
     with open(tmp_path / 'preds.pkl', 'rb') as f:
         dumped = pickle.load(f)
-    assert len(dumped) == splits['val']
+    assert len(dumped) == demo['splits']['val']
     hits = [int(r['pred_label']) == int(r['gt_label']) for r in dumped]
     assert metrics == {'accuracy/top1': pytest.approx(100 * np.mean(hits), abs=1e-3)}
 
