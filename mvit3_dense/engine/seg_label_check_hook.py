@@ -26,12 +26,15 @@ class SegLabelCheckHook(Hook):
         self._files = {}
 
     @staticmethod
-    def _label_space(runner):
+    def _label_space(runner, loader):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        head = getattr(model, 'decode_head', None)
+        # An ExportedModel keeps the configured segmentor beside its runtime as ``model``.
+        head = getattr(model, 'decode_head', None) or getattr(getattr(model, 'model', None),
+                                                              'decode_head', None)
         num_classes = getattr(head, 'num_classes', None)
         if num_classes is None:
-            num_classes = len(runner.train_dataloader.dataset.metainfo.get('classes', ()))
+            # The running loop's own data: at test time no training set need exist.
+            num_classes = len(loader.dataset.metainfo.get('classes', ()))
         return num_classes, getattr(head, 'ignore_index', 255)
 
     @staticmethod
@@ -48,7 +51,7 @@ class SegLabelCheckHook(Hook):
                 yield sample.metainfo.get('seg_map_path', '(unnamed mask)'), bad
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        num_classes, ignore_index = self._label_space(runner)
+        num_classes, ignore_index = self._label_space(runner, runner.train_dataloader)
         for path, bad in self._outside(data_batch, num_classes, ignore_index):
             values = ', '.join(f'{v} ({c} pixels)' for v, c in sorted(bad.items()))
             raise InputError(
@@ -56,22 +59,22 @@ class SegLabelCheckHook(Hook):
                 f'and the ignore index {ignore_index}: {values}. Fix the mask, or make '
                 "num_classes (or the dataset's reduce_zero_label) match the data.")
 
-    def _collect(self, runner, data_batch):
-        num_classes, ignore_index = self._label_space(runner)
+    def _collect(self, runner, loader, data_batch):
+        num_classes, ignore_index = self._label_space(runner, loader)
         for path, bad in self._outside(data_batch, num_classes, ignore_index):
             self._pixels.update(bad)
             self._files.setdefault(path, sorted(bad))
 
     def before_val_iter(self, runner, batch_idx, data_batch=None):
-        self._collect(runner, data_batch)
+        self._collect(runner, runner.val_dataloader, data_batch)
 
     def before_test_iter(self, runner, batch_idx, data_batch=None):
-        self._collect(runner, data_batch)
+        self._collect(runner, runner.test_dataloader, data_batch)
 
-    def _report(self, runner):
+    def _report(self, runner, loader):
         if not self._files:
             return
-        num_classes, ignore_index = self._label_space(runner)
+        num_classes, ignore_index = self._label_space(runner, loader)
         path, values = next(iter(self._files.items()))
         runner.logger.warning(
             f'{sum(self._pixels.values())} ground-truth pixels in {len(self._files)} masks hold '
@@ -81,7 +84,7 @@ class SegLabelCheckHook(Hook):
         self._pixels, self._files = Counter(), {}
 
     def after_val_epoch(self, runner, metrics=None):
-        self._report(runner)
+        self._report(runner, runner.val_dataloader)
 
     def after_test_epoch(self, runner, metrics=None):
-        self._report(runner)
+        self._report(runner, runner.test_dataloader)

@@ -128,6 +128,10 @@ def prepare_test_cfg(cfg: Config, config_path: str, checkpoint: str, *,
         raise InputError(f'{what} not found: {osp.abspath(checkpoint)}')
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config_path)
+    # Testing needs no training set; left in, the Runner builds it whenever a hook asks for
+    # runner.iter (mmseg's SegVisualizationHook does), and fails where it is absent.
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler'):
+        cfg[key] = None
     if exported:
         cfg.model = dict(type='ExportedModel', model=cfg.model, file=checkpoint)
         cfg.load_from = None
