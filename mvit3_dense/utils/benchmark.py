@@ -24,7 +24,8 @@ import torch.nn.functional as F
 __all__ = [
     'MMPRETRAIN_BASELINE', 'TIMM_BASELINE', 'Measurement', 'Ratio', 'PerfCounterTimer',
     'CudaEventTimer', 'make_timer', 'nearest_baselines', 'prepare', 'make_step', 'peak_memory',
-    'benchmark', 'ratio', 'format_results', 'backbone_of', 'SegLogitsAtInputSize'
+    'benchmark', 'ratio', 'format_results', 'operator_breakdown', 'format_breakdown',
+    'backbone_of', 'SegLogitsAtInputSize'
 ]
 
 # The nearest MobileViT an OpenMMLab user would otherwise pick (mmpretrain has v1 only), and
@@ -309,6 +310,50 @@ def format_results(results: Sequence[Measurement], pairs: PairList,
         for baseline, ours in pairs:
             q = ratio(results, ours, baseline)
             lines.append(f'{ours} vs {baseline}: {q.median:.2f}x [{q.low:.2f}, {q.high:.2f}]')
+    return '\n'.join(lines)
+
+
+def operator_breakdown(step: Callable, x: torch.Tensor, device: str = 'cpu',
+                       runs: int = 3) -> Dict[str, float]:
+    """Milliseconds per run that each operator of ``step`` spends itself (not in the operators it
+    calls), from ``torch.profiler``: CPU time on CPU, device time on CUDA."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device == 'cuda':
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    step(x)  # lazily built state (e.g. an optimizer's buffers) stays out of the profile
+    _sync(device)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(runs):
+            step(x)
+        _sync(device)
+    field = 'self_device_time_total' if device == 'cuda' else 'self_cpu_time_total'
+    times = {e.key: getattr(e, field) / 1e3 / runs for e in prof.key_averages()}
+    return {op: ms for op, ms in times.items() if ms > 0}
+
+
+def format_breakdown(breakdowns: Dict[str, Dict[str, float]], top: int = 15) -> str:
+    """Operators side by side, one column per model (ms per run): the union of each model's
+    ``top`` most expensive operators, dearest first, then the rest and the total."""
+    names = list(breakdowns)
+    chosen: List[str] = []
+    for times in breakdowns.values():
+        for op in sorted(times, key=times.get, reverse=True)[:top]:
+            if op not in chosen:
+                chosen.append(op)
+    chosen.sort(key=lambda op: max(t.get(op, 0.0) for t in breakdowns.values()), reverse=True)
+    width = max([len(op) for op in chosen] + [len('operator'), len('total')]) + 2
+    lines = [f'[{i}] {name}' for i, name in enumerate(names, 1)]
+    header = f'{"operator (ms per run)":<{width}}' + ''.join(
+        f'{f"[{i}]":>10}' for i in range(1, len(names) + 1))
+    lines += [header, '-' * len(header)]
+    for op in chosen:
+        lines.append(f'{op:<{width}}' + ''.join(
+            f'{breakdowns[n].get(op, 0.0):>10.2f}' for n in names))
+    lines.append(f'{"other operators":<{width}}' + ''.join(
+        f'{sum(ms for op, ms in breakdowns[n].items() if op not in chosen):>10.2f}'
+        for n in names))
+    lines.append(f'{"total":<{width}}' + ''.join(
+        f'{sum(breakdowns[n].values()):>10.2f}' for n in names))
     return '\n'.join(lines)
 
 

@@ -8,8 +8,9 @@ import torch.nn as nn
 
 from mvit3_dense.models import MobileViTv3
 from mvit3_dense.utils.benchmark import (CudaEventTimer, Measurement, PerfCounterTimer,
-                                         SegLogitsAtInputSize, benchmark, format_results,
-                                         make_step, make_timer, nearest_baselines, peak_memory,
+                                         SegLogitsAtInputSize, benchmark, format_breakdown,
+                                         format_results, make_step, make_timer,
+                                         nearest_baselines, operator_breakdown, peak_memory,
                                          prepare, ratio)
 from mvit3_dense.utils.model_builder import build_model_from_config
 
@@ -77,6 +78,34 @@ def test_table_states_every_row_then_each_pair():
     assert rows[3].split() == ['other', '22.00', '20.00', '24.00', '181.8', '0.5', '-']
     assert rows[-1] == 'ours vs other: 2.00x [1.67, 2.20]'
     assert len(format_results(results, {}).splitlines()) == 4
+
+
+def test_operator_breakdown_charges_each_operator_its_own_time():
+    a = torch.randn(384, 384)
+
+    def step(x):
+        for _ in range(4):
+            x = torch.mm(x, a)
+        return torch.relu(x)
+
+    times = operator_breakdown(step, torch.randn(384, 384), runs=2)
+    # Four 384^3 products cost far more than one element-wise pass over the result.
+    assert times['aten::mm'] > 4 * times.get('aten::relu', times.get('aten::clamp_min', 0.0))
+    assert 'aten::conv2d' not in times
+    assert all(ms > 0 for ms in times.values())
+
+
+def test_breakdown_table_lists_each_models_dearest_operators_side_by_side():
+    ours = {'aten::mm': 6.0, 'aten::add': 1.0, 'aten::gelu': 0.5}
+    theirs = {'aten::mm': 5.0, 'aten::copy_': 5.5, 'aten::add': 0.25}
+    rows = format_breakdown({'ours': ours, 'theirs': theirs}, top=1).splitlines()
+    assert rows[:2] == ['[1] ours', '[2] theirs']
+    assert rows[2].split() == ['operator', '(ms', 'per', 'run)', '[1]', '[2]']
+    # The top operator of each, dearest first; the rest summed; the total.
+    assert [r.split() for r in rows[4:]] == [['aten::mm', '6.00', '5.00'],
+                                            ['aten::copy_', '0.00', '5.50'],
+                                            ['other', 'operators', '1.50', '0.25'],
+                                            ['total', '7.50', '10.75']]
 
 
 def test_cuda_event_timer_records_around_the_step_and_reads_after_a_synchronize():
@@ -221,3 +250,5 @@ def test_tool_times_the_inference_form_unless_no_fuse():
     spec.loader.exec_module(tool)
     assert not tool.parse_args(['cfg.py']).no_fuse
     assert tool.parse_args(['cfg.py', '--no-fuse']).no_fuse
+    assert tool.parse_args(['cfg.py']).profile == 0
+    assert tool.parse_args(['cfg.py', '--profile', '12']).profile == 12

@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/benchmark.py CONFIG [--batch N [N ...]] [--shape H W]
         [--dtype fp32|bf16|fp16] [--channels-last] [--compile] [--device auto|cpu|cuda]
-        [--mode infer|train] [--authors-code DIR] [--no-fuse]
+        [--mode infer|train] [--authors-code DIR] [--no-fuse] [--profile N]
 
 Pairs, each timed interleaved in one process and reported as a ratio with its spread:
 this project's backbone against mmpretrain's MobileViT of the nearest size, timm's MobileViT
@@ -20,7 +20,8 @@ ship: eval mode, norms not folded (``--channels-last`` applies to them).
 
 On CUDA each run is timed with CUDA events (as the authors' latency script); on CPU with
 ``time.perf_counter``. Each ``--batch`` gets its own table: batch 1 for latency, a large batch
-for throughput.
+for throughput. ``--profile N`` then prints where each model spends its time: its ``N`` most
+expensive operators side by side (``torch.profiler``, self time per run).
 """
 import argparse
 import copy
@@ -31,8 +32,9 @@ from mmengine.config import DictAction
 
 from mvit3_dense.utils.model_builder import build_model_from_config
 from mvit3_dense.utils.benchmark import (SegLogitsAtInputSize, backbone_of, benchmark,
-                                         format_results, make_step, make_timer,
-                                         nearest_baselines, prepare)
+                                         format_breakdown, format_results, make_step,
+                                         make_timer, nearest_baselines, operator_breakdown,
+                                         prepare)
 from mvit3_dense.utils.tensor_mode import TensorMode
 
 # The input each kind of config is measured at by default: the authors' classification crop,
@@ -73,6 +75,9 @@ def parse_args(argv=None):
                         'DIR/v2 (built by tools/analysis_tools/prepare_authors_code.sh)')
     parser.add_argument('--no-mmpretrain', action='store_true',
                         help='leave out mmpretrain\'s and timm\'s MobileViT')
+    parser.add_argument('--profile', type=int, metavar='N', default=0,
+                        help='after the timing, each model\'s N most expensive operators side '
+                        'by side (torch.profiler self time per run)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -188,6 +193,11 @@ def main(argv=None):
                           else 'as trained (batch norms not folded)') +
               '; baselines: eval mode, as they ship')
         print(format_results(results, pairs))
+        if args.profile:
+            print(f'\noperators, batch {batch} (torch.profiler self time per run; profiling '
+                  'slows every run, so compare columns, not with the table above)')
+            print(format_breakdown({name: operator_breakdown(step_, x, device)
+                                    for name, step_ in steps.items()}, top=args.profile))
 
 
 if __name__ == '__main__':
