@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -213,3 +215,49 @@ def test_channels_last_maps_give_the_same_outputs(arch):
     for a, b in zip(fast, plain):
         assert ((a - b).abs().max() / b.abs().max()).item() <= 1e-5
     assert fast[3].is_contiguous(memory_format=torch.channels_last)
+
+
+def _training_outputs_and_gradients(model, x, stages=(3, 5), through_forward=True):
+    """Outputs and parameter gradients of one training forward/backward; without
+    ``through_forward`` the stages run one by one, bypassing the backbone's input conversion."""
+    model = copy.deepcopy(model)
+    if through_forward:
+        outs = model(x)
+    else:
+        y, outs = model.stem(x), []
+        for i, name in enumerate(model.layer_names, start=1):
+            y = getattr(model, name)(y)
+            if i in stages:
+                outs.append(y)
+    sum(out.square().mean() for out in outs).backward()
+    return outs, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize('arch', ['xxs', 's'])
+def test_v1_training_runs_channels_last_with_float64_gradients(arch):
+    torch.manual_seed(0)
+    # No dropout: both runs must see the same network. 96x128 leaves a 3x4 map in the last
+    # stage, which the block resizes to the patch grid.
+    model = MobileViTv3(arch=arch, out_indices=(3, 5), drop_rate=0.0).train()
+    x = torch.randn(2, 3, 96, 128)
+    fast, grads = _training_outputs_and_gradients(model, x)
+    assert all(out.is_contiguous(memory_format=torch.channels_last) for out in fast)
+    exact, exact_grads = _training_outputs_and_gradients(model.double(), x.double(),
+                                                         through_forward=False)
+    assert not exact[0].is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(fast, exact):
+        assert ((a.double() - b).abs().max() / b.abs().max()).item() <= 1e-5
+    assert grads.keys() == exact_grads.keys() and len(grads) > 100
+    # Relative to each gradient's size, floored for those that are zero but for rounding (a
+    # batch norm cancels the bias before it).
+    floor = 1e-2 * max(g.abs().max().item() for g in exact_grads.values())
+    for name, g in grads.items():
+        ref = exact_grads[name]
+        assert (g.double() - ref).abs().max().item() <= 1e-4 * max(ref.abs().max().item(), floor)
+
+
+def test_v2_training_and_every_evaluation_keep_the_input_memory_format():
+    x = torch.randn(2, 3, 96, 128)
+    assert MobileViTv3(arch='0.5', out_indices=(3, 5)).train()(x)[0].is_contiguous()
+    with torch.no_grad():
+        assert MobileViTv3(arch='xxs', out_indices=(3, 5)).eval()(x)[0].is_contiguous()
